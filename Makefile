@@ -1,0 +1,58 @@
+# gitops-ml — every task a developer or CI runs. `make help` lists them.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DVC_NO_ANALYTICS := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help setup run test lint typecheck bench lock clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/uv: requirements/bootstrap.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/bootstrap.txt
+
+$(STAMP): $(BIN)/uv requirements/dev.txt pyproject.toml
+	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python --require-hashes requirements/dev.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@if [ -d .git ]; then $(BIN)/pre-commit install --install-hooks >/dev/null && echo "pre-commit hooks installed"; fi
+	@touch $@
+
+setup: $(STAMP) ## Create .venv and install the locked dependencies and git hooks
+
+run: $(STAMP) ## Reproduce the pipeline (prepare → train → evaluate) with DVC
+	$(BIN)/dvc repro
+
+test: $(STAMP) ## Run the test suite
+	$(BIN)/pytest
+
+lint: $(STAMP) ## Lint and format-check code, audit workflows
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	@if [ -d .github/workflows ]; then \
+	  $(BIN)/zizmor --offline .github/workflows && \
+	  $(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml; fi
+
+typecheck: $(STAMP) ## Type-check src/ with mypy (strict)
+	$(BIN)/mypy
+
+bench: $(STAMP) ## Run the benchmarks and write docs/benchmarks.md
+	$(BIN)/python benchmarks/run.py --out docs/benchmarks.md
+
+LOCK := $(BIN)/uv pip compile pyproject.toml --universal --generate-hashes --no-emit-index-url \
+	--python-version 3.11 --quiet
+
+lock: $(BIN)/uv ## Regenerate the hashed, URL-free dependency locks from pyproject.toml
+	$(LOCK) -o requirements/requirements.txt
+	$(LOCK) --extra dev -o requirements/dev.txt
+
+clean: ## Remove the virtualenv and caches (not data, models or metrics)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

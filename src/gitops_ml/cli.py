@@ -1,0 +1,91 @@
+"""The `gitops-ml` command: parses arguments, loads params once, calls a stage's run()."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from gitops_ml.errors import UserError
+
+if TYPE_CHECKING:
+    from gitops_ml.params import Params
+
+app = typer.Typer(
+    name="gitops-ml",
+    help="Reproducible ML pipeline, pull-request reports and promotion, driven by params.yaml.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ParamsOption = Annotated[
+    Path, typer.Option("--params", help="The params file.", dir_okay=False, show_default=True)
+]
+
+
+def _load(path: Path) -> Params:
+    from gitops_ml.params import load_params
+
+    return load_params(path)
+
+
+@app.command()
+def prepare(
+    raw: Annotated[Path, typer.Option(help="Raw CSV or Parquet file.")],
+    out: Annotated[Path, typer.Option(help="Directory for train/test Parquet and schema.json.")],
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Read, validate, clean and split the raw data."""
+    from gitops_ml import data
+
+    settings = _load(params)
+    schema = data.run(raw, out, settings.data, settings.seed)
+    typer.echo(
+        f"prepared {raw}: {len(schema.numeric)} numeric, "
+        f"{len(schema.categorical)} categorical features → {out}"
+    )
+
+
+@app.command()
+def train(
+    prepared: Annotated[Path, typer.Option(help="Directory written by `prepare`.")],
+    model: Annotated[Path, typer.Option(help="Where to save the fitted model (.skops).")],
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Fit the model pipeline and log it to MLflow."""
+    from gitops_ml import train as stage
+
+    settings = _load(params)
+    stage.run(prepared, model, settings)
+    typer.echo(f"trained {settings.train.model.type} → {model}")
+
+
+@app.command()
+def evaluate(
+    prepared: Annotated[Path, typer.Option(help="Directory written by `prepare`.")],
+    model: Annotated[Path, typer.Option(help="Model file written by `train`.")],
+    out: Annotated[Path, typer.Option(help="Directory for metrics.json, plots/ and figures/.")],
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Score the model on the test split: metrics, curves, importance, figures."""
+    from gitops_ml import evaluate as stage
+
+    settings = _load(params)
+    result = stage.run(prepared, model, out, settings)
+    m = result.metrics
+    typer.echo(
+        f"roc_auc {m['roc_auc']:.4f} ± {m['roc_auc_se']:.4f}, "
+        f"average_precision {m['average_precision']:.4f} → {out / 'metrics.json'}"
+    )
+
+
+def main() -> None:
+    """Entry point: run the app, turning user errors into one message and exit code 1."""
+    try:
+        app()
+    except UserError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(1)

@@ -1,0 +1,201 @@
+"""The evaluate stage: metrics with bootstrap errors, curves, confusion, feature importance."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from gitops_ml.params import EvaluateParams, Params
+from gitops_ml.schema import FeatureSchema
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+# Metrics computed on predicted probabilities, and on labels at the decision threshold.
+SCORE_METRICS = ("roc_auc", "average_precision", "log_loss", "brier")
+LABEL_METRICS = ("f1", "precision", "recall", "accuracy")
+METRICS = SCORE_METRICS + LABEL_METRICS
+# Metrics for which lower is better; every other one is better higher.
+LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
+CURVE_POINTS = 200
+DIGITS = 6
+
+Metric = Callable[[np.ndarray, np.ndarray], float]
+
+
+def _metric_functions() -> dict[str, Metric]:
+    from sklearn import metrics as m
+
+    return {
+        "roc_auc": m.roc_auc_score,
+        "average_precision": m.average_precision_score,
+        "log_loss": lambda y, p: m.log_loss(y, p, labels=[0, 1]),
+        "brier": m.brier_score_loss,
+        "f1": lambda y, yhat: m.f1_score(y, yhat, zero_division=0),
+        "precision": lambda y, yhat: m.precision_score(y, yhat, zero_division=0),
+        "recall": lambda y, yhat: m.recall_score(y, yhat, zero_division=0),
+        "accuracy": m.accuracy_score,
+    }
+
+
+def score(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
+    """Every metric of METRICS for true labels `y` (0/1) and positive-class probabilities."""
+    functions = _metric_functions()
+    labels = (proba >= threshold).astype(np.int8)
+    out = {name: float(functions[name](y, proba)) for name in SCORE_METRICS}
+    out.update({name: float(functions[name](y, labels)) for name in LABEL_METRICS})
+    return out
+
+
+def bootstrap_se(
+    y: np.ndarray, proba: np.ndarray, threshold: float, resamples: int, seed: int
+) -> dict[str, float]:
+    """Standard error of each metric over `resamples` bootstrap resamples of the test set."""
+    import sklearn
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    # The resamples are valid inputs by construction; sklearn's per-call checks dominate cost.
+    with sklearn.config_context(skip_parameter_validation=True, assume_finite=True):
+        for _ in range(resamples):
+            idx = rng.integers(0, len(y), len(y))
+            if y[idx].min() == y[idx].max():
+                continue
+            rows.append(score(y[idx], proba[idx], threshold))
+    table = pd.DataFrame(rows, columns=list(METRICS))
+    return {name: float(table[name].std(ddof=1)) for name in METRICS}
+
+
+def _thin(n: int) -> np.ndarray:
+    return np.unique(np.linspace(0, n - 1, min(n, CURVE_POINTS)).round().astype(int))
+
+
+def roc_points(y: np.ndarray, proba: np.ndarray) -> list[dict[str, float]]:
+    """ROC curve, thinned to at most CURVE_POINTS points."""
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, thr = roc_curve(y, proba, drop_intermediate=True)
+    keep = _thin(len(fpr))
+    return [{"fpr": _r(fpr[i]), "tpr": _r(tpr[i]), "threshold": _r(min(thr[i], 1.0))} for i in keep]
+
+
+def pr_points(y: np.ndarray, proba: np.ndarray) -> list[dict[str, float]]:
+    """Precision-recall curve, thinned to at most CURVE_POINTS points."""
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, _ = precision_recall_curve(y, proba, drop_intermediate=True)
+    keep = _thin(len(precision))
+    return [{"recall": _r(recall[i]), "precision": _r(precision[i])} for i in keep]
+
+
+def calibration_points(y: np.ndarray, proba: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+    """Observed positive rate against mean predicted probability, in quantile bins."""
+    from sklearn.calibration import calibration_curve
+
+    observed, predicted = calibration_curve(y, proba, n_bins=bins, strategy="quantile")
+    return [
+        {"predicted": _r(p), "observed": _r(o)} for p, o in zip(predicted, observed, strict=True)
+    ]
+
+
+def confusion_rows(
+    y: np.ndarray, proba: np.ndarray, threshold: float, schema: FeatureSchema
+) -> list[dict[str, str]]:
+    """One {actual, predicted} row per test record, in the labels of the data."""
+    names = np.array([schema.negative_label, schema.positive_label])
+    predicted = names[(proba >= threshold).astype(int)]
+    return [
+        {"actual": a, "predicted": p}
+        for a, p in zip(names[y].tolist(), predicted.tolist(), strict=True)
+    ]
+
+
+def confusion_counts(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, int]:
+    """True/false positives and negatives at the threshold."""
+    labels = proba >= threshold
+    positive = y == 1
+    return {
+        "tp": int((labels & positive).sum()),
+        "fp": int((labels & ~positive).sum()),
+        "tn": int((~labels & ~positive).sum()),
+        "fn": int((~labels & positive).sum()),
+    }
+
+
+def importance(
+    pipeline: Pipeline, x: pd.DataFrame, y: np.ndarray, top: int, seed: int
+) -> list[dict[str, Any]]:
+    """Permutation importance of each input column (drop in ROC AUC), the `top` largest."""
+    from sklearn.inspection import permutation_importance
+
+    result = permutation_importance(
+        pipeline, x, y, scoring="roc_auc", n_repeats=5, random_state=seed, n_jobs=1
+    )
+    table = pd.DataFrame(
+        {"feature": x.columns, "importance": result.importances_mean, "std": result.importances_std}
+    ).sort_values(["importance", "feature"], ascending=[False, True])
+    return [
+        {"feature": str(feature), "importance": _r(mean), "std": _r(std)}
+        for feature, mean, std in table.head(top).itertuples(index=False)
+    ]
+
+
+def _r(value: float) -> float:
+    return round(float(value), DIGITS)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything the evaluate stage computes, ready to write."""
+
+    metrics: dict[str, float]
+    plots: dict[str, list[dict[str, Any]]]
+
+
+def evaluate(
+    pipeline: Pipeline, test: pd.DataFrame, schema: FeatureSchema, params: EvaluateParams, seed: int
+) -> Evaluation:
+    """Score the model on the test split: metrics with errors, and the data of every plot."""
+    x = test[schema.features]
+    y = test[schema.target].to_numpy(dtype=np.int8)
+    proba = pipeline.predict_proba(x)[:, 1]
+    point = score(y, proba, params.threshold)
+    errors = bootstrap_se(y, proba, params.threshold, params.bootstrap, seed)
+    metrics: dict[str, float] = {}
+    for name in METRICS:
+        metrics[name] = _r(point[name])
+        metrics[f"{name}_se"] = _r(errors[name])
+    counts = confusion_counts(y, proba, params.threshold)
+    metrics.update({"n_test": len(y), "positive_rate": _r(y.mean()), **counts})
+    plots: dict[str, list[dict[str, Any]]] = {
+        "roc": roc_points(y, proba),
+        "prc": pr_points(y, proba),
+        "calibration": calibration_points(y, proba),
+        "confusion": confusion_rows(y, proba, params.threshold, schema),
+        "importance": importance(pipeline, x, y, params.top_features, seed),
+    }
+    return Evaluation(metrics=metrics, plots=plots)
+
+
+def run(prepared: Path, model_path: Path, out_dir: Path, params: Params) -> Evaluation:
+    """Evaluate the model on `prepared/test.parquet`; write metrics, plot data and figures."""
+    from gitops_ml import figures, tracking
+    from gitops_ml.files import write_json
+    from gitops_ml.train import load_model
+
+    schema = FeatureSchema.read(prepared / "schema.json")
+    test = pd.read_parquet(prepared / "test.parquet")
+    result = evaluate(load_model(model_path), test, schema, params.evaluate, params.seed)
+    for name, points in result.plots.items():
+        write_json(out_dir / "plots" / f"{name}.json", points)
+    pngs = figures.render_all(result.plots, out_dir / "figures")
+    write_json(out_dir / "metrics.json", result.metrics)
+    tracking.log_evaluation(
+        model_path=model_path, metrics=result.metrics, figures=pngs, settings=params.mlflow
+    )
+    return result

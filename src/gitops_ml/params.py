@@ -1,0 +1,171 @@
+"""The pydantic models of `params.yaml` and the one function that loads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gitops_ml.errors import ParamsError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataParams(_Section):
+    """Where the raw data is and how to read it."""
+
+    raw: str = Field(
+        description="Path of the raw table, CSV or Parquet, relative to the repo root."
+    )
+    target: str = Field(description="Name of the binary target column.")
+    positive_label: str | int | bool = Field(
+        description="Value of the target column that marks the positive class."
+    )
+    id_column: str | None = Field(
+        default=None, description="Optional row identifier: kept in the splits, never a feature."
+    )
+    numeric_features: list[str] | None = Field(
+        default=None, description="Numeric feature columns; inferred from the data when absent."
+    )
+    categorical_features: list[str] | None = Field(
+        default=None, description="Categorical feature columns; inferred from the data when absent."
+    )
+    test_size: float = Field(
+        default=0.2, gt=0, lt=1, description="Fraction of rows held out for evaluation."
+    )
+    max_missing: float = Field(
+        default=0.5,
+        ge=0,
+        lt=1,
+        description="Largest fraction of missing values allowed in any feature column.",
+    )
+
+    @field_validator("raw")
+    @classmethod
+    def _known_format(cls, raw: str) -> str:
+        if Path(raw).suffix.lower() not in {".csv", ".parquet", ".pq"}:
+            raise ValueError("expected a path ending in .csv or .parquet")
+        return raw
+
+
+class LogisticRegressionParams(_Section):
+    """L2-regularised logistic regression."""
+
+    type: Literal["logistic_regression"]
+    C: float = Field(default=1.0, gt=0, description="Inverse regularisation strength.")
+    max_iter: int = Field(default=1000, ge=1, description="Solver iterations.")
+
+
+class RandomForestParams(_Section):
+    """A random forest of decision trees."""
+
+    type: Literal["random_forest"]
+    n_estimators: int = Field(default=300, ge=1, description="Number of trees.")
+    max_depth: int | None = Field(default=None, ge=1, description="Depth limit; none = unlimited.")
+    min_samples_leaf: int = Field(default=1, ge=1, description="Fewest samples in a leaf.")
+    max_features: float | Literal["sqrt", "log2"] = Field(
+        default="sqrt", description="Features considered per split (fraction or rule)."
+    )
+
+
+class HistGradientBoostingParams(_Section):
+    """Histogram-based gradient boosting."""
+
+    type: Literal["hist_gradient_boosting"]
+    learning_rate: float = Field(default=0.05, gt=0, le=1, description="Shrinkage per tree.")
+    max_iter: int = Field(default=300, ge=1, description="Boosting iterations.")
+    max_leaf_nodes: int = Field(default=31, ge=2, description="Leaves per tree.")
+    min_samples_leaf: int = Field(default=20, ge=1, description="Fewest samples in a leaf.")
+    l2_regularization: float = Field(default=0.0, ge=0, description="L2 penalty on leaf values.")
+    early_stopping: bool = Field(
+        default=False, description="Stop on a validation split carved from the training data."
+    )
+
+
+ModelParams = Annotated[
+    LogisticRegressionParams | RandomForestParams | HistGradientBoostingParams,
+    Field(discriminator="type"),
+]
+
+
+class TrainParams(_Section):
+    """Which estimator to fit, with its hyperparameters."""
+
+    model: ModelParams
+    class_weight: Literal["balanced"] | None = Field(
+        default=None, description="`balanced` reweights classes by inverse frequency; none = equal."
+    )
+
+
+class EvaluateParams(_Section):
+    """How the held-out test set is scored."""
+
+    threshold: float = Field(
+        default=0.5, gt=0, lt=1, description="Probability at or above which a row is positive."
+    )
+    bootstrap: int = Field(
+        default=200, ge=10, description="Bootstrap resamples for the standard errors."
+    )
+    top_features: int = Field(
+        default=10, ge=1, description="Number of features in the importance report."
+    )
+
+
+class MlflowParams(_Section):
+    """MLflow tracking; the URI comes from MLFLOW_TRACKING_URI."""
+
+    experiment: str = Field(min_length=1, description="MLflow experiment name.")
+
+
+class Params(_Section):
+    """The whole of params.yaml."""
+
+    seed: int = Field(ge=0, description="Seed of every random choice (split, model, bootstrap).")
+    data: DataParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    mlflow: MlflowParams
+
+    @model_validator(mode="after")
+    def _features_disjoint(self) -> Params:
+        num = set(self.data.numeric_features or [])
+        cat = set(self.data.categorical_features or [])
+        both = sorted(num & cat)
+        if both:
+            raise ValueError(f"data: columns listed as both numeric and categorical: {both}")
+        return self
+
+
+def _describe(error: ValidationError, path: Path) -> str:
+    lines = [f"{path}: invalid parameters"]
+    for err in error.errors():
+        loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  {loc}: unknown key")
+        elif err["type"] == "missing":
+            lines.append(f"  {loc}: required key is missing")
+        else:
+            got = err.get("input")
+            shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
+            lines.append(f"  {loc}: {err['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def load_params(path: Path = Path("params.yaml")) -> Params:
+    """Read and validate params.yaml; raise ParamsError naming the key on any problem."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of sections at the top level")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ParamsError(_describe(exc, path)) from None

@@ -1,0 +1,149 @@
+"""MLflow tracking: the only module of the pipeline that talks to a tracking server.
+
+The tracking URI comes from MLFLOW_TRACKING_URI; without it, an SQLite file `mlflow.db` in the
+working directory (the repo root under `dvc repro`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from gitops_ml import lineage
+from gitops_ml.files import md5
+from gitops_ml.params import MlflowParams, Params
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+MODEL_TAG = "gitops_ml.model_md5"
+
+
+def tracking_uri() -> str:
+    """MLFLOW_TRACKING_URI, or the embedded SQLite store in the working directory."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    # MLflow narrates every run at INFO and warns about things a pipeline run cannot act on.
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _client(settings: MlflowParams) -> Any:
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_experiment(settings.experiment)
+    return mlflow
+
+
+def lineage_tags(data_files: list[Path]) -> dict[str, str]:
+    """Tags that tie a run to its code and data: commit, branch, and data hashes."""
+    lock = lineage.read_lock()
+    tags = {
+        "git.commit": lineage.git_commit() or "unknown",
+        "git.branch": lineage.git_branch() or "unknown",
+        "git.dirty": str(lineage.git_dirty()).lower(),
+    }
+    for dep in lock.get("stages", {}).get("prepare", {}).get("deps", []):
+        if dep.get("md5"):
+            tags[f"dvc.prepare.{dep['path']}"] = str(dep["md5"])
+    for path in data_files:
+        tags[f"data.md5.{path.as_posix()}"] = md5(path)
+    return tags
+
+
+def _flat(prefix: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, inner in value.items():
+            out.update(_flat(f"{prefix}.{key}" if prefix else str(key), inner))
+        return out
+    return {prefix: value}
+
+
+def log_training(
+    *,
+    pipeline: Pipeline,
+    model_path: Path,
+    example: pd.DataFrame,
+    params: Params,
+    data_files: list[Path],
+) -> str:
+    """Log a fitted model with signature, input example, params and lineage; return the run id."""
+    import sklearn
+    import skops
+    from mlflow.models import infer_signature
+
+    from gitops_ml.train import trusted_types
+
+    with _quiet():
+        mlflow = _client(params.mlflow)
+        with mlflow.start_run(run_name="train") as run:
+            mlflow.set_tags({**lineage_tags(data_files), MODEL_TAG: md5(model_path)})
+            mlflow.log_params(
+                {"seed": params.seed, **_flat("train", params.train.model_dump(mode="json"))}
+            )
+            signature = infer_signature(example, pipeline.predict_proba(example)[:, 1])
+            mlflow.sklearn.log_model(
+                pipeline,
+                name="model",
+                signature=signature,
+                input_example=example,
+                serialization_format="skops",
+                skops_trusted_types=trusted_types(model_path),
+                # Listed, not inferred: inference re-imports the model in a subprocess.
+                pip_requirements=[
+                    f"scikit-learn=={sklearn.__version__}",
+                    f"skops=={skops.__version__}",
+                    f"pandas=={pd.__version__}",
+                ],
+            )
+            return str(run.info.run_id)
+
+
+def log_evaluation(
+    *,
+    model_path: Path,
+    metrics: dict[str, float],
+    figures: list[Path],
+    settings: MlflowParams,
+) -> str:
+    """Log metrics and figures to the training run of this model file (or a new run if none).
+
+    The training run is found by the model file's hash, so evaluation joins it even when it
+    runs in a later process or only evaluation is re-run.
+    """
+    model_md5 = md5(model_path)
+    with _quiet():
+        mlflow = _client(settings)
+        found = mlflow.search_runs(
+            filter_string=f"tags.`{MODEL_TAG}` = '{model_md5}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+            output_format="list",
+        )
+        run_id = found[0].info.run_id if found else None
+        with mlflow.start_run(run_id=run_id, run_name=None if run_id else "evaluate") as run:
+            if not run_id:
+                mlflow.set_tag(MODEL_TAG, model_md5)
+            mlflow.log_metrics(metrics)
+            for figure in figures:
+                mlflow.log_artifact(str(figure), artifact_path="figures")
+            return str(run.info.run_id)

@@ -1,0 +1,108 @@
+"""Shared fixtures: the default data in memory, and real git + DVC copies of the project."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gitops_ml.params import Params, load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
+
+
+@pytest.fixture(scope="session")
+def params() -> Params:
+    """The project's own params.yaml."""
+    return load_params(ROOT / "params.yaml")
+
+
+@pytest.fixture(scope="session")
+def raw_frame(params: Params) -> pd.DataFrame:
+    """The default dataset as read from data/raw."""
+    return pd.read_csv(ROOT / params.data.raw)
+
+
+@pytest.fixture(scope="session")
+def tool_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for real git/dvc/gitops-ml subprocesses: quiet, offline, isolated."""
+    home = tmp_path_factory.mktemp("home")
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "HOME": str(home),
+        "DVC_NO_ANALYTICS": "1",
+        "DVC_SITE_CACHE_DIR": str(home / "dvc-site-cache"),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "GIT_AUTHOR_NAME": "Test",
+        "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "Test",
+        "GIT_COMMITTER_EMAIL": "test@example.com",
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+    for name in ("MLFLOW_TRACKING_URI", "GITHUB_HEAD_REF", "GITHUB_REF_NAME", "GITHUB_ACTIONS"):
+        env.pop(name, None)
+    return env
+
+
+def run(
+    cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run a command, returning its output; on an unexpected exit, fail showing both streams."""
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if check and done.returncode != 0:
+        pytest.fail(
+            f"{' '.join(cmd)} exited {done.returncode}\n"
+            f"--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+        )
+    return done
+
+
+def project_files() -> list[str]:
+    """Files a clone of the project would hold (tracked or not ignored), without outputs."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    return [f for f in listed if (ROOT / f).is_file()]
+
+
+def copy_project(dest: Path, env: dict[str, str]) -> Path:
+    """A fresh git repository holding the project's files, committed on `main`."""
+    for rel in project_files():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, target)
+    run(["git", "init", "-q", "-b", "main"], dest, env)
+    run(["git", "add", "-A"], dest, env)
+    run(["git", "commit", "-q", "-m", "initial"], dest, env)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def reproduced(tmp_path_factory: pytest.TempPathFactory, tool_env: dict[str, str]) -> Path:
+    """A git copy of the project after one real `dvc repro` (shared: copy it to change it)."""
+    repo = copy_project(tmp_path_factory.mktemp("reproduced"), tool_env)
+    run(["dvc", "repro"], repo, tool_env)
+    return repo
+
+
+@pytest.fixture
+def repo_copy(reproduced: Path, tmp_path: Path, tool_env: dict[str, str]) -> Callable[[], Path]:
+    """Factory for a private copy of the reproduced repository (git, DVC cache and outputs)."""
+
+    def make() -> Path:
+        dest = tmp_path / f"repo{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(reproduced, dest, symlinks=True)
+        return dest
+
+    return make

@@ -1,0 +1,53 @@
+"""params.yaml is validated: clear errors naming the key path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gitops_ml.errors import ParamsError
+from gitops_ml.params import HistGradientBoostingParams, load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _write(tmp_path: Path, mutate: dict[str, object]) -> Path:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for dotted, value in mutate.items():
+        *parents, leaf = dotted.split(".")
+        node = raw
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_project_params_load() -> None:
+    """It loads the shipped params.yaml into typed sections."""
+    params = load_params(ROOT / "params.yaml")
+    assert isinstance(params.train.model, HistGradientBoostingParams)
+    assert params.data.target == "churn"
+    assert 0 < params.data.test_size < 1
+
+
+def test_unknown_key_is_named(tmp_path: Path) -> None:
+    """It rejects an unknown key and names its full path."""
+    path = _write(tmp_path, {"train.model.learning_rat": 0.1})
+    with pytest.raises(
+        ParamsError, match=r"train\.model\.hist_gradient_boosting\.learning_rat: unknown key"
+    ):
+        load_params(path)
+
+
+def test_wrong_type_is_named(tmp_path: Path) -> None:
+    """It rejects a value of the wrong type and says what was expected."""
+    path = _write(tmp_path, {"evaluate.bootstrap": "many"})
+    with pytest.raises(ParamsError) as err:
+        load_params(path)
+    assert "evaluate.bootstrap" in str(err.value)
+    assert "valid integer" in str(err.value)
+    assert "'many'" in str(err.value)
