@@ -121,6 +121,14 @@ class MlflowParams(_Section):
     experiment: str = Field(min_length=1, description="MLflow experiment name.")
 
 
+class RegistryParams(_Section):
+    """The MLflow Model Registry entry that promotion writes and serving reads."""
+
+    model_name: str = Field(
+        min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Registered model name."
+    )
+
+
 class Params(_Section):
     """The whole of params.yaml."""
 
@@ -129,6 +137,7 @@ class Params(_Section):
     train: TrainParams
     evaluate: EvaluateParams
     mlflow: MlflowParams
+    registry: RegistryParams
 
     @model_validator(mode="after")
     def _features_disjoint(self) -> Params:

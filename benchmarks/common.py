@@ -1,0 +1,43 @@
+"""What a benchmark returns, and small timing helpers shared by the bench_*.py modules."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = ROOT / ".venv" / "bin"
+
+
+@dataclass(frozen=True)
+class Result:
+    """One measured figure: `shown` is the human value, `ok` whether it meets `target`."""
+
+    name: str
+    shown: str
+    target: str = ""
+    ok: bool | None = None
+    note: str = ""
+
+
+def env() -> dict[str, str]:
+    """Environment for timed subprocesses: the project's tools first, no telemetry."""
+    return {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DVC_NO_ANALYTICS": "1",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+
+
+def timed(cmd: list[str], cwd: Path, repeat: int = 1) -> float:
+    """Best wall time in seconds of `repeat` runs of a command that must succeed."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(cmd, cwd=cwd, env=env(), check=True, capture_output=True)
+        best = min(best, time.perf_counter() - start)
+    return best
