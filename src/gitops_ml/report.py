@@ -242,6 +242,7 @@ def _verdict(
     changes: list[gate_rules.Change],
     checks: list[gate_rules.Check],
     repro: Reproducibility,
+    headline: gate_rules.Change | None,
 ) -> tuple[bool, str, list[str]]:
     failures = [c.detail for c in checks if c.applies and not c.passed]
     if not repro.lock_up_to_date:
@@ -262,15 +263,30 @@ def _verdict(
     better = [c.metric for c in changes if c.direction == 1]
     worse = [c.metric for c in changes if c.direction == -1]
     parts = [f"all {applied} gate checks pass"]
-    parts.append(
-        f"{_names(better)} improved beyond noise" if better else "no metric improved beyond noise"
-    )
-    parts.append(
-        f"{_names(worse)} worsened beyond noise, within the allowed drop"
-        if worse
-        else "none worsened beyond noise"
-    )
+    if headline is not None and headline.delta is not None and headline.noise is not None:
+        within = "beyond" if headline.beyond_noise else "within"
+        parts.append(
+            f"{headline.metric} {headline.base:.4f} → {headline.branch:.4f} "
+            f"({headline.delta:+.4f}, {within} noise ±{headline.noise:.4f})"
+        )
+    if better:
+        parts.append(f"{_names(better)} improved beyond noise")
+    if worse:
+        parts.append(f"{_names(worse)} worsened beyond noise, within the allowed drop")
+    if not better and not worse:
+        parts.append("no metric changed beyond noise")
     return True, "; ".join(parts) + ".", []
+
+
+def headline_metric(
+    gates: GatesParams, changes: list[gate_rules.Change]
+) -> gate_rules.Change | None:
+    """The metric a reader looks at first: must_improve, else the first gated one, else roc_auc."""
+    by_metric = {c.metric: c for c in changes}
+    for name in [gates.must_improve, *gates.floors, *gates.max_drop, *by_metric]:
+        if name is not None and name in by_metric:
+            return by_metric[name]
+    return None
 
 
 def _names(metrics: Sequence[str]) -> str:
@@ -296,7 +312,8 @@ def build(
     has_baseline = base.metrics is not None
     changes = gate_rules.compare(base.metrics, branch.metrics, gates.noise_z)
     checks = gate_rules.check(gates, changes, branch.metrics)
-    passed, reason, failures = _verdict(has_baseline, changes, checks, repro)
+    headline = headline_metric(gates, changes)
+    passed, reason, failures = _verdict(has_baseline, changes, checks, repro, headline)
     diff = params_diff(base.params, branch.params)
     gate_changes = [d for d in diff if d["key"] == "gates" or d["key"].startswith("gates.")]
     base_data = raw_data(base.params, base.lock)
