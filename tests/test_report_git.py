@@ -99,6 +99,8 @@ def test_improving_branch_passes_and_is_the_documented_example(
     assert repro["metrics_match"] is False
     assert any(d.startswith("roc_auc: ") for d in repro["metric_differences"])
     assert "dvc repro" in done.stdout
+    # A reproduced dvc.lock and eval/ are judged above, not listed as the branch's own edits.
+    assert stale["branch"]["uncommitted_changes"] == []
 
     head_sha = _commit(repo, tool_env, "commit the reproduced results")
     out = tmp_path / "report"

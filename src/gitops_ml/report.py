@@ -301,7 +301,7 @@ def build(
     branch_gates: GatesParams,
     branch_data: RawData,
     repro: Reproducibility,
-    dirty: bool = False,
+    uncommitted: Sequence[str] = (),
     url: str | None = None,
     figures: Sequence[str] = (),
 ) -> dict[str, Any]:
@@ -322,7 +322,7 @@ def build(
         "reason": reason,
         "failures": failures,
         "base": {"rev": base_rev, "sha": base.sha, "has_baseline": has_baseline},
-        "branch": {"sha": branch.sha, "uncommitted_changes": dirty},
+        "branch": {"sha": branch.sha, "uncommitted_changes": list(uncommitted)},
         "metrics": [asdict(c) for c in changes],
         "gate": {
             "source": source,
@@ -451,7 +451,6 @@ def run(
     """Compare the workspace with `base_rev`; write report.md, report.json and PNGs to out_dir."""
     from gitops_ml import report_markdown, revisions
     from gitops_ml.files import md5, write_json, write_text
-    from gitops_ml.lineage import git_dirty
 
     here = (cwd or Path.cwd()).resolve()
     root = revisions.top_level(here)
@@ -462,7 +461,10 @@ def run(
         head_sha = revisions.commit_sha("HEAD", root)
 
         def rel(path: Path) -> str:
-            return (here / path).resolve().relative_to(root).as_posix()
+            try:
+                return (here / path).resolve().relative_to(root).as_posix()
+            except ValueError:
+                raise UserError(f"{path}: outside the git repository at {root}") from None
 
         metrics_rel, params_rel = rel(eval_dir / "metrics.json"), rel(params_path)
         plot_rels = {name: rel(eval_dir / "plots" / f"{name}.json") for name in PLOTS}
@@ -538,7 +540,13 @@ def run(
         branch_gates=params.gates,
         branch_data=branch_data,
         repro=repro,
-        dirty=git_dirty(root),
+        # dvc.lock and eval/ differ after CI reproduces (a retrained model has a new hash);
+        # the reproducibility section judges those, so they are not listed as edits here.
+        uncommitted=[
+            path
+            for path in revisions.uncommitted(root)
+            if path != LOCK and not path.startswith(rel(eval_dir) + "/")
+        ],
         url=run_url(os.environ),
         figures=pngs,
     )
