@@ -175,6 +175,7 @@ def validate(table: Table, schema: FeatureSchema, max_missing: float) -> pd.Data
     missing_check = pa.Check(
         lambda s: bool(s.isna().mean() <= max_missing),
         element_wise=False,
+        ignore_na=False,
         error=f"more than {max_missing:.0%} of values missing (data.max_missing)",
     )
     columns: dict[str, pa.Column] = {
@@ -210,22 +211,22 @@ def _describe_failures(
     table: Table, cases: pd.DataFrame, labels: list[str], schema: FeatureSchema
 ) -> str:
     lines = [f"{table.path}: the data does not match the expected schema"]
+    cases = cases.drop_duplicates(subset=["column", "index", "failure_case"])
     for column, group in cases.groupby("column", sort=True, dropna=False):
         check = str(group["check"].iloc[0])
         rows = [table.where(i) for i in group["index"].dropna().head(5)]
-        values = [repr(v) for v in group["failure_case"].head(5)]
+        values = ", ".join(repr(v) for v in group["failure_case"].head(5))
         at = f" at {', '.join(rows)}" if rows else ""
+        more = f" (and {len(group) - 5} more)" if len(group) > 5 else ""
         if column == schema.target and "isin" in check:
             what = f"expected only {labels} (the positive label and one other), got {values}"
-        elif column == schema.target and "not_nullable" in check:
-            what = "the target must not be missing"
-        elif "coerce_dtype" in check or "dtype" in check:
-            what = f"expected numbers, got {values}"
         elif "not_nullable" in check:
             what = "values must not be missing"
+        elif "coerce_dtype" in check or "dtype" in check:
+            what = f"expected numbers, got {values}"
         else:
             what = check
-        lines.append(f"  column {column!r}{at}: {what}")
+        lines.append(f"  column {column!r}{at}{more}: {what}")
     return "\n".join(lines)
 
 
