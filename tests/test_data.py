@@ -12,6 +12,8 @@ from gitops_ml.data import Table, clean, infer_schema, prepare, split, validate
 from gitops_ml.errors import DataError
 from gitops_ml.params import DataParams
 
+SRC = Path("d.csv")
+
 
 def _params(**overrides: object) -> DataParams:
     base: dict[str, object] = {"raw": "data.csv", "target": "y", "positive_label": "yes"}
@@ -44,7 +46,7 @@ def test_clean_strips_and_blanks_without_mutating() -> None:
 
 def test_infer_schema_kinds_from_values() -> None:
     """It infers numeric columns, including numbers stored as text, and keeps the id out."""
-    schema = infer_schema(clean(_frame()), _params(id_column="id"))
+    schema = infer_schema(clean(_frame()), _params(id_column="id"), SRC)
     assert schema.numeric == ("age", "income")
     assert schema.categorical == ("plan",)
     assert (schema.positive_label, schema.negative_label) == ("yes", "no")
@@ -54,22 +56,24 @@ def test_infer_schema_kinds_from_values() -> None:
 def test_infer_schema_one_list_means_the_rest_is_the_other_kind() -> None:
     """Listing only categorical features makes every other column numeric, and vice versa."""
     frame = clean(_frame())
-    only_cat = infer_schema(frame, _params(id_column="id", categorical_features=["age", "plan"]))
+    only_cat = infer_schema(
+        frame, _params(id_column="id", categorical_features=["age", "plan"]), SRC
+    )
     assert (only_cat.numeric, only_cat.categorical) == (("income",), ("age", "plan"))
-    only_num = infer_schema(frame, _params(id_column="id", numeric_features=["age"]))
+    only_num = infer_schema(frame, _params(id_column="id", numeric_features=["age"]), SRC)
     assert (only_num.numeric, only_num.categorical) == (("age",), ("income", "plan"))
 
 
 def test_infer_schema_names_columns_missing_from_the_file() -> None:
     """It names every params column that the file does not have."""
     with pytest.raises(DataError, match=r"\['nope'\].*not in the file"):
-        infer_schema(_frame(), _params(numeric_features=["nope"]))
+        infer_schema(_frame(), _params(numeric_features=["nope"]), SRC)
 
 
 def test_validate_types_and_encodes_target() -> None:
     """It returns float numerics, categorical text, and a 0/1 target; blanks stay missing."""
     frame = clean(_frame())
-    schema = infer_schema(frame, _params(id_column="id"))
+    schema = infer_schema(frame, _params(id_column="id"), SRC)
     typed = validate(Table(frame, Path("d.csv")), schema, max_missing=0.5)
     assert typed["income"].dtype == "float64"
     assert isinstance(typed["plan"].dtype, pd.CategoricalDtype)
@@ -83,7 +87,7 @@ def test_validate_names_line_of_text_in_numeric_column() -> None:
     frame = _frame()
     frame.loc[7, "income"] = "lots"
     frame = clean(frame)
-    schema = infer_schema(frame, _params())
+    schema = infer_schema(frame, _params(), SRC)
     with pytest.raises(DataError) as err:
         validate(Table(frame, Path("d.csv")), schema, max_missing=0.5)
     assert "column 'income' at line 9: expected numbers, got 'lots'" in str(err.value)
@@ -93,7 +97,7 @@ def test_validate_parquet_rows_are_one_based() -> None:
     """Parquet positions are reported as 1-based rows."""
     frame = _frame()
     frame.loc[0, "y"] = "maybe"
-    schema = infer_schema(frame.drop(index=0), _params())
+    schema = infer_schema(frame.drop(index=0), _params(), SRC)
     with pytest.raises(DataError, match=r"column 'y' at row 1: expected only \['yes', 'no'\]"):
         validate(Table(clean(frame), Path("d.parquet")), schema, max_missing=0.5)
 
@@ -103,7 +107,7 @@ def test_validate_bounds_missingness() -> None:
     frame = _frame()
     frame.loc[:30, "plan"] = None
     frame = clean(frame)
-    schema = infer_schema(frame, _params())
+    schema = infer_schema(frame, _params(), SRC)
     with pytest.raises(DataError, match=r"column 'plan'.*more than 50% of values missing"):
         validate(Table(frame, Path("d.csv")), schema, max_missing=0.5)
     assert len(validate(Table(frame, Path("d.csv")), schema, max_missing=0.9)) == 40
