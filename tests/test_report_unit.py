@@ -129,14 +129,6 @@ def test_gates_reject_unknown_metric() -> None:
         GatesParams(must_improve="auc")
 
 
-def test_metric_names_agree_with_evaluate() -> None:
-    """The light copy of the metric names equals the evaluate stage's own."""
-    from gitops_ml import evaluate, metric_names
-
-    assert metric_names.METRICS == evaluate.METRICS
-    assert metric_names.LOWER_IS_BETTER == evaluate.LOWER_IS_BETTER
-
-
 def test_select_gates_prefers_base_then_falls_back() -> None:
     """The base's gates apply; with none there, the branch's; an invalid base gate is named."""
     branch = GatesParams(floors={"roc_auc": 0.5})

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from gitops_ml.metric_names import METRICS
 from gitops_ml.params import EvaluateParams, Params
 from gitops_ml.schema import FeatureSchema
 
@@ -19,9 +20,6 @@ if TYPE_CHECKING:
 # Metrics computed on predicted probabilities, and on labels at the decision threshold.
 SCORE_METRICS = ("roc_auc", "average_precision", "log_loss", "brier")
 LABEL_METRICS = ("f1", "precision", "recall", "accuracy")
-METRICS = SCORE_METRICS + LABEL_METRICS
-# Metrics for which lower is better; every other one is better higher.
-LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
 CURVE_POINTS = 200
 DIGITS = 6
 

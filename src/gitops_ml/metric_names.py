@@ -1,7 +1,7 @@
 """Names and directions of the evaluation metrics, importable without numpy, pandas or sklearn.
 
-`gitops_ml.evaluate` defines the same constants; the report and the quality gate read them from
-here so that they start fast. A test checks that the two agree.
+The one definition of the metric set: `gitops_ml.evaluate` computes these, and the report and
+the quality gate read them from here without paying for the heavy imports.
 """
 
 from __future__ import annotations
