@@ -27,7 +27,16 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
 
 from gitops_ml import scoring
 from gitops_ml.loading import LoadedModel, ModelRef
@@ -88,8 +97,8 @@ def record_model(schema: FeatureSchema) -> type[BaseModel]:
         )
     if schema.id_column and schema.id_column not in fields:
         fields[schema.id_column] = (
-            str | int | None,
-            Field(default=None, strict=True, description="Record id, echoed in the response."),
+            StrictStr | StrictInt | None,
+            Field(default=None, description="Record id, echoed in the response."),
         )
     config = ConfigDict(extra="forbid", allow_inf_nan=False, title="Record")
     model: type[BaseModel] = create_model("Record", __config__=config, **fields)
