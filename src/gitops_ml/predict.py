@@ -72,11 +72,10 @@ def read_chunks(path: Path, columns: list[str], chunk_rows: int) -> Iterator[Chu
                 offset += len(frame)
                 yield Chunk(frame, fh.tell())
         return
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=columns):
-        frame = batch.to_pandas(types_mapper={pa.large_string(): pd.StringDtype()}.get)
+        frame = batch.to_pandas()
         frame.index = pd.RangeIndex(offset, offset + len(frame))
         offset += len(frame)
         yield Chunk(frame, offset)
@@ -104,7 +103,7 @@ def model_frame(frame: pd.DataFrame, schema: FeatureSchema, path: Path) -> pd.Da
         head = f"{path}: the data does not match the model's schema"
         raise DataError("\n".join([head, *problems]))
     for col in schema.categorical:
-        typed[col] = cleaned[col].astype("string")
+        typed[col] = cleaned[col]
     return scoring.model_input(pd.DataFrame(typed, index=cleaned.index), schema)
 
 

@@ -16,6 +16,10 @@ import pandas as pd
 
 from gitops_ml.schema import FeatureSchema
 
+# Text whose missing values are NaN (pandas' default string dtype), which the imputer treats as
+# missing; pd.NA would not be.
+TEXT = pd.StringDtype(na_value=np.nan)
+
 
 def _text(value: Any) -> Any:
     if value is None:
@@ -41,8 +45,9 @@ def model_input(frame: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
     for col in schema.numeric:
         columns[col] = frame[col].to_numpy(dtype=np.float64, na_value=np.nan)
     for col in schema.categorical:
-        values = frame[col].astype(object).to_numpy()
-        columns[col] = np.where(pd.isna(values), np.nan, values).astype(object)
+        values = frame[col]
+        # Text with NaN for missing, as the imputer expects; already so when read from Parquet.
+        columns[col] = values if values.dtype == TEXT else values.astype(TEXT)
     return pd.DataFrame(columns, columns=schema.features, index=frame.index, copy=False)
 
 

@@ -348,9 +348,13 @@ class _Batcher:
 
 
 def _single_threaded() -> None:
+    import sklearn
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1)
+    # Records are validated (finite numbers, known fields) before they reach the model, so the
+    # per-call re-checks can go; scikit-learn's config is per thread, this one only.
+    sklearn.set_config(assume_finite=True, skip_parameter_validation=True)
 
 
 class _NotReadyError(Exception):
