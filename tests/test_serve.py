@@ -31,6 +31,14 @@ from serving_support import (
 LIMITS = ServeParams(max_records=20, max_body_bytes=64 * 1024, poll_seconds=0)
 
 
+def test_threshold_is_serve_s_or_evaluate_s(params: Any) -> None:
+    """serve.threshold wins when set; otherwise the evaluate threshold labels records."""
+    assert params.serve.threshold is None
+    assert params.threshold == params.evaluate.threshold
+    custom = params.model_copy(update={"serve": ServeParams(threshold=0.3)})
+    assert custom.threshold == 0.3
+
+
 def make_app(model: Trained, settings: ServeParams = LIMITS, threshold: float = 0.5) -> Any:
     """The app serving a local model file, loaded up front."""
     ref = loading.resolve(str(model.model_path))

@@ -20,8 +20,8 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -275,19 +275,21 @@ class Served:
 
 
 class _Batcher:
-    """Scores queued requests together in one model call, in a worker thread."""
+    """Scores queued requests together in one model call, on the event loop's thread.
+
+    The model call blocks the loop on purpose: requests arriving meanwhile wait in the socket
+    buffers, are all read when it returns, and go together into the next call. A worker thread
+    would instead fight the loop for the GIL on every request and pay two thread hand-offs.
+    """
 
     def __init__(self, current: Callable[[], Served | None], metrics: Metrics, max_rows: int):
         self._current, self._metrics, self._max_rows = current, metrics, max_rows
         self._queue: asyncio.Queue[tuple[list[dict[str, Any]], asyncio.Future[Any]]] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._worker: ThreadPoolExecutor | None = None
 
     def start(self) -> None:
         self._queue = asyncio.Queue()
-        # One scoring thread: batches run one after another, each model call single-threaded
-        # (OpenMP fan-out on a few rows costs more than it saves, above all on shared CPUs).
-        self._worker = ThreadPoolExecutor(1, "gitops-ml-score", initializer=_single_threaded)
+        _single_threaded()
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
@@ -295,8 +297,6 @@ class _Batcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._worker is not None:
-            self._worker.shutdown(wait=False, cancel_futures=True)
 
     async def score(self, records: list[dict[str, Any]]) -> tuple[np.ndarray, Served]:
         """Probabilities for `records` and the model that scored them."""
@@ -311,6 +311,7 @@ class _Batcher:
         assert self._queue is not None
         while True:
             batch = [await self._queue.get()]
+            await asyncio.sleep(0)  # let requests read in the same loop turn queue up too
             rows = len(batch[0][0])
             while rows < self._max_rows and not self._queue.empty():
                 item = self._queue.get_nowait()
@@ -318,8 +319,7 @@ class _Batcher:
                 rows += len(item[0])
             records = [r for recs, _ in batch for r in recs]
             try:
-                loop = asyncio.get_running_loop()
-                proba, served = await loop.run_in_executor(self._worker, self._score, records)
+                proba, served = self._score(records)
             except Exception as exc:  # a model failure fails the requests, not the batcher
                 for _, future in batch:
                     if not future.done():
@@ -351,9 +351,11 @@ def _single_threaded() -> None:
     import sklearn
     from threadpoolctl import threadpool_limits
 
+    # Model calls run one at a time and single-threaded: OpenMP fan-out on a few rows costs
+    # more than it saves, above all on shared CPUs.
     threadpool_limits(limits=1)
     # Records are validated (finite numbers, known fields) before they reach the model, so the
-    # per-call re-checks can go; scikit-learn's config is per thread, this one only.
+    # per-call re-checks can go; scikit-learn's config is per thread, the loop's only.
     sklearn.set_config(assume_finite=True, skip_parameter_validation=True)
 
 
@@ -655,8 +657,8 @@ def run(
     port: int,
     settings: ServeParams,
     threshold: float,
-    schema_path: Any,
-    metrics_path: Any,
+    schema_path: Path,
+    metrics_path: Path | None,
 ) -> None:
     """Serve the model at `uri` with uvicorn until interrupted."""
     import uvicorn
