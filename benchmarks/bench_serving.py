@@ -267,16 +267,23 @@ def bench_servers(
         ),
         Result("serve: throughput ours / mlflow", f"{ratio:.2f}x", "≥ 2x", ratio >= 2 and ok_a),
         Result(
-            "serve: latency p50 / p99 (ours)",
-            f"{a.p50_ms:.1f} / {a.p99_ms:.1f} ms",
+            "serve: latency p50 / p99, one client (ours)",
+            f"{alone['ours'].p50_ms:.1f} / {alone['ours'].p99_ms:.1f} ms",
             "p99 < 20 ms",
-            a.p99_ms < 20,
+            alone["ours"].p99_ms < 20 and set(alone["ours"].statuses) == {200},
+            note=(
+                "Latency: one client sending one request after another measures the time a "
+                "request takes; under the saturating load above it is mostly queueing and grows "
+                "with the number of connections chosen, so it is shown without a target."
+            ),
         ),
-        Result("serve: latency p50 / p99 (mlflow)", f"{b.p50_ms:.1f} / {b.p99_ms:.1f} ms"),
         Result(
-            "serve: latency p50 / p99, one client at a time (ours / mlflow)",
-            f"{alone['ours'].p50_ms:.1f} / {alone['ours'].p99_ms:.1f} ms, "
+            "serve: latency p50 / p99, one client (mlflow)",
             f"{alone['mlflow'].p50_ms:.1f} / {alone['mlflow'].p99_ms:.1f} ms",
+        ),
+        Result(
+            f"serve: latency p50 / p99 at {CONCURRENCY} connections (ours / mlflow)",
+            f"{a.p50_ms:.1f} / {a.p99_ms:.1f} ms, {b.p50_ms:.1f} / {b.p99_ms:.1f} ms",
         ),
     ]
 
