@@ -86,7 +86,7 @@ ModelOption = Annotated[
     str | None,
     typer.Option(
         "--model",
-        help="A .skops file or MLflow model URI [default: models:/<registry.model_name>@champion].",
+        help="A .skops file or MLflow model URI (default: models:/<registry.model_name>@champion).",
     ),
 ]
 SchemaOption = Annotated[
@@ -133,7 +133,8 @@ def predict(
     schema: SchemaOption = Path("data/prepared/schema.json"),
     chunk_rows: Annotated[int, typer.Option(help="Rows scored at a time.", min=1)] = 50_000,
     id_column: Annotated[
-        str | None, typer.Option(help="Column copied to the output [default: the schema's].")
+        str | None,
+        typer.Option(help="Column copied to the output (default: the schema's id)."),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     params: ParamsOption = Path("params.yaml"),
