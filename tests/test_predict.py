@@ -131,3 +131,15 @@ def test_cli_scores_a_file(trained: Trained, tmp_path: Path, tool_env: dict[str,
     assert bad.returncode == 1
     assert "missing feature column(s)" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_files_are_read_in_chunks_of_the_given_size(trained: Trained, tmp_path: Path) -> None:
+    """Both formats are read chunk by chunk, never more rows at once than asked for."""
+    for name in ("in.csv", "in.parquet"):
+        frame = _input(trained, tmp_path / name)
+        chunks = list(predict.read_chunks(tmp_path / name, [ID, "tenure"], 400))
+        assert [len(c.frame) for c in chunks[:-1]] == [400] * (len(chunks) - 1)
+        assert 0 < len(chunks[-1].frame) <= 400
+        joined = pd.concat([c.frame for c in chunks])
+        assert joined.index.tolist() == list(range(len(frame)))
+        assert joined[ID].tolist() == frame[ID].tolist()

@@ -151,6 +151,19 @@ def test_bad_requests_get_a_4xx_naming_the_field(
         assert "finite" in next(i["msg"] for i in detail if i["loc"] == ["body", "tenure"])
 
 
+def test_a_streamed_body_over_the_limit_is_refused(client: TestClient) -> None:
+    """A chunked body without Content-Length is cut off at the limit with 413."""
+
+    def stream() -> Iterator[bytes]:
+        yield b"["
+        for _ in range(100):
+            yield b" " * 1024
+
+    response = client.post("/predict", content=stream())
+    assert response.status_code == 413
+    assert "max_body_bytes" in response.json()["detail"][0]["msg"]
+
+
 def test_unseen_categories_are_scored_and_counted(trained: Trained) -> None:
     """A category never seen in training still gets a score, and /metrics counts it."""
     record = trained.records(1)[0]

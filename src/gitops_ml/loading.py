@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,10 +161,11 @@ def _load_mlflow(ref: ModelRef) -> LoadedModel:
     from gitops_ml.tracking import tracking_uri
 
     try:
-        with warnings.catch_warnings():
+        # The download is read into memory and removed: reloads must not pile up copies.
+        with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="gitops-ml-") as tmp:
             warnings.simplefilter("ignore")
             local = mlflow.artifacts.download_artifacts(
-                artifact_uri=ref.uri, tracking_uri=tracking_uri()
+                artifact_uri=ref.uri, tracking_uri=tracking_uri(), dst_path=tmp
             )
             meta = Model.load(local)
             pipeline = mlflow.sklearn.load_model(local)

@@ -478,7 +478,7 @@ def create_app(
     async def read_body(request: Request) -> bytes:
         limit = settings.max_body_bytes
         too_large = _RejectedError(
-            413, [_error(["body"], f"body larger than {limit} bytes", "too_large")]
+            413, [_error(["body"], f"body over {limit} bytes (serve.max_body_bytes)", "too_large")]
         )
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
