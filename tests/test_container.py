@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +42,14 @@ def test_install_steps_give_a_working_server(
     run([str(base), "-m", "venv", str(venv)], ROOT, tool_env)
     install = [str(BIN / "uv"), "pip", "install", "--quiet", "--python", str(python)]
     run([*install, "--require-hashes", "-r", "requirements/requirements.txt"], ROOT, tool_env)
-    run([*install, "--no-deps", "--no-build-isolation", str(ROOT)], ROOT, tool_env)
+    # Like the Dockerfile's COPY: only what the package build needs (and no build/ in the repo).
+    context = tmp_path / "context"
+    for name in ("pyproject.toml", "README.md"):
+        context.mkdir(exist_ok=True)
+        shutil.copy2(ROOT / name, context / name)
+    ignore = shutil.ignore_patterns("*.egg-info", "__pycache__")
+    shutil.copytree(ROOT / "src", context / "src", ignore=ignore)
+    run([*install, "--no-deps", "--no-build-isolation", str(context)], context, tool_env)
     freeze = subprocess.run(
         [str(python), "-m", "pip", "list", "--format=freeze"],
         capture_output=True,
