@@ -30,12 +30,15 @@ def _text(value: Any) -> Any:
 
 def frame_from_records(records: Sequence[Mapping[str, Any]], schema: FeatureSchema) -> pd.DataFrame:
     """The model's input frame for validated records (mappings of feature name to value)."""
-    columns: dict[str, np.ndarray] = {}
+    columns: dict[str, Any] = {}
     for col in schema.numeric:
         # numpy turns None into NaN for a float array.
         columns[col] = np.array([r[col] for r in records], dtype=np.float64)
     for col in schema.categorical:
-        columns[col] = np.array([_text(r[col]) for r in records], dtype=object)
+        # Kept as object: pandas would convert text to Arrow strings, and the model's encoders
+        # straight back, which costs more than the rest of building the frame.
+        values = np.array([_text(r[col]) for r in records], dtype=object)
+        columns[col] = pd.Series(values, dtype=object, copy=False)
     return pd.DataFrame(columns, columns=schema.features, copy=False)
 
 
