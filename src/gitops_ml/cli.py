@@ -111,6 +111,80 @@ def report(
         raise typer.Exit(code=1)
 
 
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="A .skops file or MLflow model URI (default: models:/<registry.model_name>@champion).",
+    ),
+]
+SchemaOption = Annotated[
+    Path,
+    typer.Option(help="schema.json written by `prepare` (read for a local .skops model only)."),
+]
+
+
+def _model_uri(model: str | None, settings: Params) -> str:
+    return model or f"models:/{settings.registry.model_name}@champion"
+
+
+@app.command()
+def serve(
+    model: ModelOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    schema: SchemaOption = Path("data/prepared/schema.json"),
+    metrics: Annotated[
+        Path, typer.Option(help="metrics.json reported by /metadata for a local model.")
+    ] = Path("eval/metrics.json"),
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Serve the model over HTTP: /predict, /health, /ready, /metadata, /metrics."""
+    from gitops_ml import serve as stage
+
+    settings = _load(params)
+    stage.run(
+        _model_uri(model, settings),
+        host=host,
+        port=port,
+        settings=settings.serve,
+        threshold=settings.threshold,
+        schema_path=schema,
+        metrics_path=metrics,
+    )
+
+
+@app.command()
+def predict(
+    input: Annotated[Path, typer.Option("--input", help="CSV or Parquet file of records.")],
+    output: Annotated[Path, typer.Option(help="Where to write scores (.csv or .parquet).")],
+    model: ModelOption = None,
+    schema: SchemaOption = Path("data/prepared/schema.json"),
+    chunk_rows: Annotated[int, typer.Option(help="Rows scored at a time.", min=1)] = 50_000,
+    id_column: Annotated[
+        str | None,
+        typer.Option(help="Column copied to the output (default: the schema's id)."),
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Score a CSV or Parquet file in chunks; keeps the id column; writes the output atomically."""
+    from gitops_ml import predict as stage
+
+    settings = _load(params)
+    done = stage.run(
+        _model_uri(model, settings),
+        input,
+        output,
+        threshold=settings.threshold,
+        schema_path=schema,
+        chunk_rows=chunk_rows,
+        id_column=id_column,
+        progress=progress,
+    )
+    typer.echo(f"scored {done.rows} rows with {done.model_name} {done.model_version} → {output}")
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one message and exit code 1."""
     try:

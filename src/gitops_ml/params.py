@@ -172,6 +172,33 @@ class GatesParams(_Section):
         return value
 
 
+class ServeParams(_Section):
+    """Online serving and batch scoring: decision threshold, request limits, champion polling."""
+
+    threshold: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="Probability at or above which a record is positive; none = evaluate's.",
+    )
+    max_records: int = Field(
+        default=1000, ge=1, description="Most records one /predict request may hold."
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest /predict request body, in bytes."
+    )
+    max_batch_rows: int = Field(
+        default=512,
+        ge=1,
+        description="Most rows scored in one model call when concurrent requests are batched.",
+    )
+    poll_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How often to check the registry alias for a new champion; 0 = never.",
+    )
+
+
 class Params(_Section):
     """The whole of params.yaml."""
 
@@ -182,6 +209,13 @@ class Params(_Section):
     mlflow: MlflowParams
     registry: RegistryParams
     gates: GatesParams
+
+    serve: ServeParams = ServeParams()
+
+    @property
+    def threshold(self) -> float:
+        """The serving threshold: serve.threshold, or evaluate.threshold when not set."""
+        return self.serve.threshold if self.serve.threshold is not None else self.evaluate.threshold
 
     @model_validator(mode="after")
     def _features_disjoint(self) -> Params:

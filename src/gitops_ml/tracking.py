@@ -6,6 +6,7 @@ working directory (the repo root under `dvc repro`).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import warnings
@@ -19,11 +20,15 @@ import pandas as pd
 from gitops_ml import lineage
 from gitops_ml.files import md5
 from gitops_ml.params import MlflowParams, Params
+from gitops_ml.schema import FeatureSchema
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 MODEL_TAG = "gitops_ml.model_md5"
+# Key of the feature schema in a logged model's metadata (MLmodel), so that every URI of the
+# model (runs:/, models:/, a downloaded directory) carries the columns it takes.
+SCHEMA_METADATA = "gitops_ml_schema"
 
 
 def tracking_uri() -> str:
@@ -85,8 +90,12 @@ def log_training(
     example: pd.DataFrame,
     params: Params,
     data_files: list[Path],
+    schema: FeatureSchema | None = None,
 ) -> str:
-    """Log a fitted model with signature, input example, params and lineage; return the run id."""
+    """Log a fitted model with signature, input example, params and lineage; return the run id.
+
+    With `schema`, the feature schema is stored in the model's metadata and as `schema.json`.
+    """
     import sklearn
     import skops
     from mlflow.models import infer_signature
@@ -114,7 +123,10 @@ def log_training(
                     f"skops=={skops.__version__}",
                     f"pandas=={pd.__version__}",
                 ],
+                metadata={SCHEMA_METADATA: json.loads(schema.to_json())} if schema else None,
             )
+            if schema is not None:
+                mlflow.log_text(schema.to_json(), "schema.json")
             return str(run.info.run_id)
 
 

@@ -162,5 +162,6 @@ def run(prepared: Path, model_path: Path, params: Params) -> Pipeline:
         example=features(train, schema).head(5),
         params=params,
         data_files=[prepared / "train.parquet", prepared / "test.parquet"],
+        schema=schema,
     )
     return pipeline
