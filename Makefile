@@ -11,7 +11,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup run test lint typecheck bench lock clean
+.PHONY: help setup run test lint typecheck bench lock clean report report-example
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,6 +43,12 @@ lint: $(STAMP) ## Lint and format-check code, audit workflows
 
 typecheck: $(STAMP) ## Type-check src/ with mypy (strict)
 	$(BIN)/mypy
+
+report: $(STAMP) ## Compare this workspace with main: writes reports/report.md and report.json
+	$(BIN)/gitops-ml report --out reports
+
+report-example: $(STAMP) ## Regenerate docs/example-report/ (a real PR on the default data)
+	$(BIN)/python scripts/report_example.py --out docs/example-report --doc docs/pull-requests.md
 
 bench: $(STAMP) ## Run the benchmarks and write docs/benchmarks.md
 	$(BIN)/python benchmarks/run.py --out docs/benchmarks.md

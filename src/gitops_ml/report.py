@@ -242,6 +242,7 @@ def _verdict(
     changes: list[gate_rules.Change],
     checks: list[gate_rules.Check],
     repro: Reproducibility,
+    headline: gate_rules.Change | None,
 ) -> tuple[bool, str, list[str]]:
     failures = [c.detail for c in checks if c.applies and not c.passed]
     if not repro.lock_up_to_date:
@@ -262,15 +263,30 @@ def _verdict(
     better = [c.metric for c in changes if c.direction == 1]
     worse = [c.metric for c in changes if c.direction == -1]
     parts = [f"all {applied} gate checks pass"]
-    parts.append(
-        f"{_names(better)} improved beyond noise" if better else "no metric improved beyond noise"
-    )
-    parts.append(
-        f"{_names(worse)} worsened beyond noise, within the allowed drop"
-        if worse
-        else "none worsened beyond noise"
-    )
+    if headline is not None and headline.delta is not None and headline.noise is not None:
+        within = "beyond" if headline.beyond_noise else "within"
+        parts.append(
+            f"{headline.metric} {headline.base:.4f} → {headline.branch:.4f} "
+            f"({headline.delta:+.4f}, {within} noise ±{headline.noise:.4f})"
+        )
+    if better:
+        parts.append(f"{_names(better)} improved beyond noise")
+    if worse:
+        parts.append(f"{_names(worse)} worsened beyond noise, within the allowed drop")
+    if not better and not worse:
+        parts.append("no metric changed beyond noise")
     return True, "; ".join(parts) + ".", []
+
+
+def headline_metric(
+    gates: GatesParams, changes: list[gate_rules.Change]
+) -> gate_rules.Change | None:
+    """The metric a reader looks at first: must_improve, else the first gated one, else roc_auc."""
+    by_metric = {c.metric: c for c in changes}
+    for name in [gates.must_improve, *gates.floors, *gates.max_drop, *by_metric]:
+        if name is not None and name in by_metric:
+            return by_metric[name]
+    return None
 
 
 def _names(metrics: Sequence[str]) -> str:
@@ -285,7 +301,7 @@ def build(
     branch_gates: GatesParams,
     branch_data: RawData,
     repro: Reproducibility,
-    dirty: bool = False,
+    uncommitted: Sequence[str] = (),
     url: str | None = None,
     figures: Sequence[str] = (),
 ) -> dict[str, Any]:
@@ -296,7 +312,8 @@ def build(
     has_baseline = base.metrics is not None
     changes = gate_rules.compare(base.metrics, branch.metrics, gates.noise_z)
     checks = gate_rules.check(gates, changes, branch.metrics)
-    passed, reason, failures = _verdict(has_baseline, changes, checks, repro)
+    headline = headline_metric(gates, changes)
+    passed, reason, failures = _verdict(has_baseline, changes, checks, repro, headline)
     diff = params_diff(base.params, branch.params)
     gate_changes = [d for d in diff if d["key"] == "gates" or d["key"].startswith("gates.")]
     base_data = raw_data(base.params, base.lock)
@@ -305,7 +322,7 @@ def build(
         "reason": reason,
         "failures": failures,
         "base": {"rev": base_rev, "sha": base.sha, "has_baseline": has_baseline},
-        "branch": {"sha": branch.sha, "uncommitted_changes": dirty},
+        "branch": {"sha": branch.sha, "uncommitted_changes": list(uncommitted)},
         "metrics": [asdict(c) for c in changes],
         "gate": {
             "source": source,
@@ -434,7 +451,6 @@ def run(
     """Compare the workspace with `base_rev`; write report.md, report.json and PNGs to out_dir."""
     from gitops_ml import report_markdown, revisions
     from gitops_ml.files import md5, write_json, write_text
-    from gitops_ml.lineage import git_dirty
 
     here = (cwd or Path.cwd()).resolve()
     root = revisions.top_level(here)
@@ -445,7 +461,10 @@ def run(
         head_sha = revisions.commit_sha("HEAD", root)
 
         def rel(path: Path) -> str:
-            return (here / path).resolve().relative_to(root).as_posix()
+            try:
+                return (here / path).resolve().relative_to(root).as_posix()
+            except ValueError:
+                raise UserError(f"{path}: outside the git repository at {root}") from None
 
         metrics_rel, params_rel = rel(eval_dir / "metrics.json"), rel(params_path)
         plot_rels = {name: rel(eval_dir / "plots" / f"{name}.json") for name in PLOTS}
@@ -521,7 +540,13 @@ def run(
         branch_gates=params.gates,
         branch_data=branch_data,
         repro=repro,
-        dirty=git_dirty(root),
+        # dvc.lock and eval/ differ after CI reproduces (a retrained model has a new hash);
+        # the reproducibility section judges those, so they are not listed as edits here.
+        uncommitted=[
+            path
+            for path in revisions.uncommitted(root)
+            if path != LOCK and not path.startswith(rel(eval_dir) + "/")
+        ],
         url=run_url(os.environ),
         figures=pngs,
     )

@@ -247,8 +247,10 @@ def _reproducibility(report: Report) -> list[str]:
 
 def _footer(report: Report) -> list[str]:
     head = f"this branch `{report['branch']['sha']}`"
-    if report["branch"]["uncommitted_changes"]:
-        head += " (plus uncommitted changes)"
+    edits = report["branch"]["uncommitted_changes"]
+    if edits:
+        shown = ", ".join(f"`{p}`" for p in edits[:5]) + (", …" if len(edits) > 5 else "")
+        head += f" plus uncommitted changes to {shown}"
     parts = [f"Base `{report['base']['sha']}` ({report['base']['rev']})", head]
     if report["run_url"]:
         parts.append(f"[CI run]({report['run_url']})")

@@ -65,6 +65,12 @@ def read_files(specs: Sequence[tuple[str, str]], cwd: Path) -> list[str | None]:
     return result
 
 
+def uncommitted(cwd: Path) -> list[str]:
+    """Tracked files whose workspace content differs from HEAD (staged or not)."""
+    out = _git(["diff", "--name-only", "--no-renames", "HEAD", "--"], cwd)
+    return out.decode().splitlines() if out else []
+
+
 def top_level(cwd: Path) -> Path:
     """Root of the git work tree containing `cwd`; UserError outside one."""
     out = _git(["rev-parse", "--show-toplevel"], cwd)
