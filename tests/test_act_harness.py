@@ -36,11 +36,13 @@ PROBE = textwrap.dedent(
             with:
               path: .venv
               key: venv-${{ hashFiles('params.txt') }}
+          - run: echo "$GITHUB_WORKSPACE/.venv/bin" >> "$GITHUB_PATH"
           - id: probe
             env:
               HIT: ${{ steps.cache.outputs.cache-hit }}
             run: |
-              echo "head=$(git rev-parse HEAD) hit=$HIT act=$ACT dvc=$(command -v dvc)"
+              dvc="$(readlink -f "$(command -v dvc)")"
+              echo "head=$(git rev-parse HEAD) hit=$HIT act=$ACT dvc=$dvc"
               git branch -r
               mkdir -p out/sub && echo a > out/a.txt && echo b > out/sub/b.txt
               echo "# hello from the probe" >> "$GITHUB_STEP_SUMMARY"

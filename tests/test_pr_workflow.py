@@ -145,7 +145,12 @@ def test_improving_pr_gets_one_comment_updated_on_rerun(
     files = uploaded(first)
     assert {"report.md", "report.json"} <= files.keys()
     assert any(name.endswith(".png") for name in files)
-    assert json.loads(files["report.json"].read_text())["passed"] is True
+    report = json.loads(files["report.json"].read_text())
+    assert report["passed"] is True
+    [auc] = [m for m in report["metrics"] if m["metric"] == "roc_auc"]
+    assert auc["branch"] > auc["base"]
+    [cache] = first.calls("cache")
+    assert re.fullmatch(r"venv-Linux-py3\.11-[0-9a-f]{64}", cache["inputs"]["key"])
     assert first.calls("npm")[0]["argv"] == ["install", "--global", "@dvcorg/cml@0.20.6"]
 
     second = review(improved, hub, event, team, tmp_path / "act")

@@ -15,6 +15,11 @@ REPORT_DIR="${REPORT_DIR:-reports/pr}"
 COMMENT_TITLE="gitops-ml model report"
 
 reproduce() {
+  # A secret that is not configured arrives as an empty variable; to boto3 that is not "unset".
+  local name
+  for name in AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY; do
+    [[ -n "${!name:-}" ]] || unset "$name"
+  done
   if [[ -n "${DVC_REMOTE_URL:-}" ]]; then
     # --local: written to .dvc/config.local (gitignored), so the workspace stays clean.
     dvc remote add --local --force --default ci "$DVC_REMOTE_URL"

@@ -144,8 +144,8 @@ def run_workflow(
 
     `workdir` is the local clone act reads git facts from; `scratch` receives act's caches and the
     run record. `token` is the GITHUB_TOKEN's scope ("write", "read" for a fork, None for none).
-    `cache_hit` makes the cache stand-in report a hit, since `venv` (put on PATH by the
-    setup-python stand-in) already is the environment the workflow would restore.
+    With `cache_hit`, the cache stand-in "restores" `.venv` by linking it to `venv` (by default
+    the project's own environment), so a workflow's install-on-miss step is skipped.
     """
     scratch.mkdir(parents=True, exist_ok=True)
     runs = sorted(scratch.glob("run-*"))
@@ -160,8 +160,7 @@ def run_workflow(
         "ACT_STANDIN_RECORD": str(record),
         "ACT_STANDIN_GITHUB": str(github.api),
         "ACT_STANDIN_ORIGIN": str(github.origin),
-        "ACT_STANDIN_VENV": str(venv),
-        "ACT_STANDIN_CACHE_HIT": "true" if cache_hit else "false",
+        "ACT_STANDIN_CACHE": json.dumps({".venv": str(venv)} if cache_hit else {}),
         "ACT_STANDIN_TOKEN": token or "none",
     }
     command = [

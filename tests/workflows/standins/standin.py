@@ -104,25 +104,34 @@ def checkout(inputs: dict[str, str]) -> None:
 
 
 def setup_python(inputs: dict[str, str]) -> None:
-    """Put the harness's environment (the project's .venv) on PATH instead of installing Python."""
-    venv = Path(os.environ["ACT_STANDIN_VENV"])
-    add_path(venv / "bin")
+    """Record the request; the machine's python3 stands in for the version asked for."""
     set_output("python-version", inputs.get("python-version", ""))
-    record("setup-python", inputs=inputs, provided=str(venv))
+    record("setup-python", inputs=inputs)
 
 
 def setup_uv(inputs: dict[str, str]) -> None:
-    """Put the harness's environment on PATH: uv is installed in it from the project's lock."""
-    venv = Path(os.environ["ACT_STANDIN_VENV"])
-    add_path(venv / "bin")
-    record("setup-uv", inputs=inputs, provided=str(venv))
+    """Record the request; uv comes with the project's environment (see `cache`)."""
+    record("setup-uv", inputs=inputs)
 
 
 def cache(inputs: dict[str, str]) -> None:
-    """Record the cache key; report a hit when the harness already provides that environment."""
-    hit = os.environ.get("ACT_STANDIN_CACHE_HIT", "false")
-    set_output("cache-hit", hit)
-    record("cache", inputs=inputs, hit=hit == "true")
+    """Restore the requested paths from what the harness provides, else report a miss.
+
+    The harness maps a path (e.g. `.venv`) to a ready directory in $ACT_STANDIN_CACHE (JSON);
+    a hit links each requested path into the workspace, as a restore would put it there.
+    Nothing is saved.
+    """
+    provided = json.loads(os.environ.get("ACT_STANDIN_CACHE") or "{}")
+    paths = [line.strip() for line in inputs.get("path", "").splitlines() if line.strip()]
+    hit = bool(paths) and all(p in provided for p in paths)
+    if hit:
+        workspace = Path(os.environ["GITHUB_WORKSPACE"])
+        for path in paths:
+            target = workspace / path
+            if not target.exists():
+                target.symlink_to(provided[path], target_is_directory=True)
+    set_output("cache-hit", "true" if hit else "false")
+    record("cache", inputs=inputs, hit=hit)
 
 
 def _artifact_files(patterns: list[str], root: Path) -> tuple[Path, list[Path]]:
