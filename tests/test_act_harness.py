@@ -9,7 +9,7 @@ import pytest
 
 from conftest import run
 from workflows.act import PROJECT_VENV, local_repository_flags, remote_uses, run_workflow
-from workflows.github import FakeGitHub
+from workflows.github import FakeGitHub, push_event
 
 PROBE = textwrap.dedent(
     """\
@@ -153,3 +153,42 @@ def test_cml_stand_in_refuses_a_read_only_token(
     assert "Resource not accessible by integration" in hub.cml_store()["calls"][0]["result"]
     assert event["pull_request"]["head"]["repo"]["full_name"] == "someone/churn"
     assert "refs/heads/feature" not in run(["git", "show-ref"], hub.origin, tool_env).stdout
+
+
+PUSH = textwrap.dedent(
+    """\
+    name: on-push
+    on:
+      push:
+        branches: [main]
+    permissions: {}
+    jobs:
+      show:
+        runs-on: ubuntu-latest
+        timeout-minutes: 5
+        permissions:
+          contents: read
+        steps:
+          - uses: actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1
+          - run: |
+              echo "branch=$(git branch --show-current) head=$(git rev-parse HEAD) ref=$GITHUB_REF"
+    """
+)
+
+
+def test_push_event_checks_out_the_pushed_branch(
+    probe_repo: tuple[Path, FakeGitHub], tmp_path: Path, tool_env: dict[str, str]
+) -> None:
+    """On a push to main, checkout gives the branch itself at the pushed commit, shallow."""
+    repo, hub = probe_repo
+    run(["git", "checkout", "-q", "main"], repo, tool_env)
+    workflow = tmp_path / "push.yml"
+    workflow.write_text(PUSH)
+    head = hub.sha("refs/heads/main")
+    event = push_event(ref="refs/heads/main", before="0" * 40, after=head)
+    done = run_workflow(
+        workflow, "push", event, workdir=repo, github=hub, scratch=tmp_path / "act", env=tool_env
+    )
+    assert done.job_results == {"show": "success"}, done.explain()
+    assert f"branch=main head={head} ref=refs/heads/main" in done.output
+    assert done.calls("checkout")[0]["shallow"] is True
