@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from conftest import run
+from conftest import ROOT, run
 from workflows.act import PROJECT_VENV, local_repository_flags, remote_uses, run_workflow
 from workflows.github import FakeGitHub, push_event
 
@@ -44,6 +45,7 @@ PROBE = textwrap.dedent(
               dvc="$(readlink -f "$(command -v dvc)")"
               echo "head=$(git rev-parse HEAD) hit=$HIT act=$ACT dvc=$dvc"
               git branch -r
+              make -q setup && echo "make setup: up to date"
               mkdir -p out/sub && echo a > out/a.txt && echo b > out/sub/b.txt
               echo "# hello from the probe" >> "$GITHUB_STEP_SUMMARY"
           - uses: actions/upload-artifact@bbbca2ddaa5d8feaa63e36b76fdaad77386f024f # v7.0.0
@@ -69,6 +71,9 @@ def probe_repo(tmp_path: Path, tool_env: dict[str, str]) -> tuple[Path, FakeGitH
     (repo / ".github" / "workflows").mkdir(parents=True)
     (repo / ".github" / "workflows" / "probe.yml").write_text(PROBE.replace("FETCH_DEPTH", "0"))
     (repo / "params.txt").write_text("a: 1\n")
+    for name in ("Makefile", "pyproject.toml", "requirements"):  # what `make setup` checks
+        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
+        copy(ROOT / name, repo / name)
     run(["git", "init", "-q", "-b", "main"], repo, tool_env)
     run(["git", "add", "-A"], repo, tool_env)
     run(["git", "commit", "-q", "-m", "base"], repo, tool_env)
@@ -110,6 +115,8 @@ def test_stand_ins_do_and_record_what_the_actions_would(
     assert checkout["shallow"] is False
     assert checkout["inputs"]["persist-credentials"] == "false"
     assert f"head={merge} hit=true act=true dvc={PROJECT_VENV / 'bin' / 'dvc'}" in first.output
+    # The restored environment is the project's, yet make sees nothing to reinstall into it.
+    assert "make setup: up to date" in first.output
     assert "origin/feature" in first.output
     assert "origin/main" in first.output
     assert first.calls("cache")[0]["inputs"]["key"].startswith("venv-")

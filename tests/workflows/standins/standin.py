@@ -114,12 +114,32 @@ def setup_uv(inputs: dict[str, str]) -> None:
     record("setup-uv", inputs=inputs)
 
 
+def _layer(target: Path, source: Path) -> None:
+    """Make `target` an environment whose contents link to `source`'s, as a cache restore would.
+
+    A link per entry rather than one link to `source`: the Makefile's timestamp checks see
+    fresh copies of its stamp and of uv (a checkout is always newer than the provided
+    environment), so `make setup` and the targets depending on it find nothing to rebuild and
+    never reinstall the project into the provided environment.
+    """
+    for entry in [*source.iterdir(), *(source / "bin").iterdir()]:
+        rel = entry.relative_to(source)
+        link = target / rel
+        if str(rel) == "bin":
+            link.mkdir(parents=True, exist_ok=True)
+        elif str(rel) == "bin/uv":
+            link.write_text(f'#!/bin/sh\nexec "{entry}" "$@"\n')
+            link.chmod(0o755)
+        elif str(rel) != ".installed":
+            link.symlink_to(entry)
+    (target / ".installed").touch()  # last: the stamp must be newer than bin/uv
+
+
 def cache(inputs: dict[str, str]) -> None:
     """Restore the requested paths from what the harness provides, else report a miss.
 
     The harness maps a path (e.g. `.venv`) to a ready directory in $ACT_STANDIN_CACHE (JSON);
-    a hit links each requested path into the workspace, as a restore would put it there.
-    Nothing is saved.
+    on a hit each requested path is laid into the workspace (see `_layer`). Nothing is saved.
     """
     provided = json.loads(os.environ.get("ACT_STANDIN_CACHE") or "{}")
     paths = [line.strip() for line in inputs.get("path", "").splitlines() if line.strip()]
@@ -127,9 +147,8 @@ def cache(inputs: dict[str, str]) -> None:
     if hit:
         workspace = Path(os.environ["GITHUB_WORKSPACE"])
         for path in paths:
-            target = workspace / path
-            if not target.exists():
-                target.symlink_to(provided[path], target_is_directory=True)
+            (workspace / path).mkdir(parents=True, exist_ok=True)
+            _layer(workspace / path, Path(provided[path]))
     set_output("cache-hit", "true" if hit else "false")
     record("cache", inputs=inputs, hit=hit)
 
