@@ -179,6 +179,11 @@ PUSH = textwrap.dedent(
           - uses: actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1
           - run: |
               echo "branch=$(git branch --show-current) head=$(git rev-parse HEAD) ref=$GITHUB_REF"
+          - uses: actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1
+            with:
+              ref: refs/tags/v0.1
+              path: tagged
+          - run: echo "tagged=$(git -C tagged describe --tags)"
     """
 )
 
@@ -191,6 +196,8 @@ def test_push_event_checks_out_the_pushed_branch(
     run(["git", "checkout", "-q", "main"], repo, tool_env)
     workflow = tmp_path / "push.yml"
     workflow.write_text(PUSH)
+    run(["git", "tag", "v0.1", "main~0"], repo, tool_env)
+    run(["git", "push", "-q", "origin", "v0.1"], repo, tool_env)
     head = hub.sha("refs/heads/main")
     event = push_event(ref="refs/heads/main", before="0" * 40, after=head)
     done = run_workflow(
@@ -199,3 +206,4 @@ def test_push_event_checks_out_the_pushed_branch(
     assert done.job_results == {"show": "success"}, done.explain()
     assert f"branch=main head={head} ref=refs/heads/main" in done.output
     assert done.calls("checkout")[0]["shallow"] is True
+    assert "tagged=v0.1" in done.output

@@ -34,12 +34,6 @@ def set_output(name: str, value: str) -> None:
         out.write(f"{name}={value}\n")
 
 
-def add_path(directory: Path) -> None:
-    """Prepend a directory to PATH for the following steps ($GITHUB_PATH)."""
-    with Path(os.environ["GITHUB_PATH"]).open("a", encoding="utf-8") as out:
-        out.write(f"{directory}\n")
-
-
 def git(*args: str, cwd: Path) -> str:
     """Run git, failing the step with git's own message."""
     done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
@@ -84,7 +78,7 @@ def checkout(inputs: dict[str, str]) -> None:
     git("init", "-q", cwd=workspace)
     # file:// so that --depth is honoured (a plain path makes git copy everything).
     git("remote", "add", "origin", origin.resolve().as_uri(), cwd=workspace)
-    specs = [f"+{remote_ref}:{local_ref}"] if remote_ref != local_ref else [remote_ref]
+    specs = [remote_ref] if SHA.match(ref) else [f"+{remote_ref}:{local_ref}"]
     if depth == 0:
         git("fetch", "-q", "--prune", "--tags", "origin", "+refs/heads/*:refs/remotes/origin/*",
             *specs, cwd=workspace)  # fmt: skip
