@@ -11,7 +11,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup run test lint typecheck bench lock clean report report-example
+.PHONY: help setup run test lint typecheck bench lock mlflow-ui clean report report-example
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,8 +35,8 @@ test: $(STAMP) ## Run the test suite
 	$(BIN)/pytest
 
 lint: $(STAMP) ## Lint and format-check code, audit workflows
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	@if [ -d .github/workflows ]; then \
 	  $(BIN)/zizmor --offline .github/workflows && \
 	  $(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml; fi
@@ -59,6 +59,9 @@ LOCK := $(BIN)/uv pip compile pyproject.toml --universal --generate-hashes --no-
 lock: $(BIN)/uv ## Regenerate the hashed, URL-free dependency locks from pyproject.toml
 	$(LOCK) -o requirements/requirements.txt
 	$(LOCK) --extra dev -o requirements/dev.txt
+
+mlflow-ui: $(STAMP) ## Browse the local MLflow runs on http://127.0.0.1:5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
 clean: ## Remove the virtualenv and caches (not data, models or metrics)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import run
+from .conftest import run
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "docs" / "example-report"

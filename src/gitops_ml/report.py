@@ -412,7 +412,10 @@ def _start_dvc_status(root: Path) -> subprocess.Popen[str] | None:
 def _finish_dvc_status(proc: subprocess.Popen[str] | None) -> tuple[dict[str, Any] | None, str]:
     if proc is None:
         return None, "dvc is not installed"
-    out, err = proc.communicate(timeout=300)
+    try:
+        out, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        return None, "`dvc status` did not finish within 5 minutes"
     if proc.returncode != 0:
         return None, f"`dvc status` failed: {err.strip().splitlines()[-1] if err.strip() else ''}"
     try:
@@ -439,6 +442,102 @@ def _render_figures(base: Side, branch: Side, out_dir: Path) -> list[str]:
     return written
 
 
+@dataclass(frozen=True)
+class _Files:
+    """Repository-relative paths of what the report reads, on both sides."""
+
+    params: str
+    eval_dir: str
+
+    @property
+    def metrics(self) -> str:
+        """The metrics file."""
+        return f"{self.eval_dir}/metrics.json"
+
+    def plot(self, name: str) -> str:
+        """The data file of one plot."""
+        return f"{self.eval_dir}/plots/{name}.json"
+
+
+def _read_revisions(
+    root: Path, base_sha: str, head_sha: str, files: _Files
+) -> tuple[Side, Any, Any]:
+    """The base's Side, and the dvc.lock and metrics committed at HEAD, in one git call."""
+    from gitops_ml.revisions import read_files
+
+    specs = [(base_sha, files.params), (base_sha, LOCK), (base_sha, files.metrics)]
+    specs += [(base_sha, files.plot(name)) for name in PLOTS]
+    specs += [(head_sha, LOCK), (head_sha, files.metrics)]
+    texts = read_files(specs, root)
+    label = base_sha[:7]
+    base_params = _parse(texts[0], f"{label}:{files.params}", "yaml")
+    base = Side(
+        sha=base_sha,
+        params=base_params if isinstance(base_params, dict) else None,
+        lock=_parse(texts[1], f"{label}:{LOCK}", "yaml"),
+        metrics=_parse(texts[2], f"{label}:{files.metrics}", "json"),
+        plots={
+            name: _parse(text, f"{label}:{files.plot(name)}", "json")
+            for name, text in zip(PLOTS, texts[3 : 3 + len(PLOTS)], strict=True)
+            if text is not None
+        },
+    )
+    committed_lock = _parse(texts[-2], f"HEAD:{LOCK}", "yaml")
+    committed_metrics = _parse(texts[-1], f"HEAD:{files.metrics}", "json")
+    return base, committed_lock, committed_metrics
+
+
+def _read_workspace_side(root: Path, head_sha: str, files: _Files) -> Side:
+    metrics = _read_workspace(root / files.metrics, "json")
+    if metrics is None:
+        raise UserError(f"{files.metrics}: not found; run `dvc repro` before the report")
+    return Side(
+        sha=head_sha,
+        metrics=metrics,
+        params=_read_workspace(root / files.params, "yaml"),
+        lock=_read_workspace(root / LOCK, "yaml"),
+        plots={
+            name: points
+            for name in PLOTS
+            if (points := _read_workspace(root / files.plot(name), "json")) is not None
+        },
+    )
+
+
+def _raw_file(root: Path, raw_path: str) -> RawData:
+    from gitops_ml.files import md5
+
+    path = root / raw_path
+    if not path.is_file():
+        return RawData(raw_path, None, None)
+    return RawData(raw_path, md5(path), path.stat().st_size)
+
+
+def _reproducibility(
+    status_proc: subprocess.Popen[str] | None,
+    branch: Side,
+    committed_lock: Any,
+    committed_metrics: Any,
+) -> Reproducibility:
+    status, status_error = _finish_dvc_status(status_proc)
+    stale: list[str] = []
+    missing: list[str] = []
+    if status is None:
+        stale.append(f"cannot tell whether {LOCK} is up to date: {status_error}")
+    else:
+        stale, missing = status_problems(status, branch.lock)
+    if branch.lock is None:
+        stale.append(f"there is no {LOCK} in the workspace")
+    else:
+        stale += lock_differences(committed_lock, branch.lock)
+    differences = (
+        metric_differences(committed_metrics, branch.metrics or {})
+        if committed_metrics is not None
+        else []
+    )
+    return Reproducibility(stale, missing, committed_metrics is not None, differences)
+
+
 def run(
     out_dir: Path,
     params: Params,
@@ -450,102 +549,44 @@ def run(
 ) -> dict[str, Any]:
     """Compare the workspace with `base_rev`; write report.md, report.json and PNGs to out_dir."""
     from gitops_ml import report_markdown, revisions
-    from gitops_ml.files import md5, write_json, write_text
+    from gitops_ml.files import write_json, write_text
 
     here = (cwd or Path.cwd()).resolve()
     root = revisions.top_level(here)
+
+    def rel(path: Path) -> str:
+        try:
+            return (here / path).resolve().relative_to(root).as_posix()
+        except ValueError:
+            raise UserError(f"{path}: outside the git repository at {root}") from None
+
+    files = _Files(params=rel(params_path), eval_dir=rel(eval_dir))
     status_proc = _start_dvc_status(root)  # runs while the rest is read and drawn
     try:
         rev = base_rev or revisions.default_base(root)
         base_sha = revisions.commit_sha(rev, root)
         head_sha = revisions.commit_sha("HEAD", root)
-
-        def rel(path: Path) -> str:
-            try:
-                return (here / path).resolve().relative_to(root).as_posix()
-            except ValueError:
-                raise UserError(f"{path}: outside the git repository at {root}") from None
-
-        metrics_rel, params_rel = rel(eval_dir / "metrics.json"), rel(params_path)
-        plot_rels = {name: rel(eval_dir / "plots" / f"{name}.json") for name in PLOTS}
-        specs = [(base_sha, params_rel), (base_sha, LOCK), (base_sha, metrics_rel)]
-        specs += [(base_sha, p) for p in plot_rels.values()]
-        specs += [(head_sha, LOCK), (head_sha, metrics_rel)]
-        texts = revisions.read_files(specs, root)
-        label = base_sha[:7]
-        base_params = _parse(texts[0], f"{label}:{params_rel}", "yaml")
-        base = Side(
-            sha=base_sha,
-            params=base_params if isinstance(base_params, dict) else None,
-            lock=_parse(texts[1], f"{label}:{LOCK}", "yaml"),
-            metrics=_parse(texts[2], f"{label}:{metrics_rel}", "json"),
-            plots={
-                name: _parse(text, f"{label}:{path}", "json")
-                for (name, path), text in zip(plot_rels.items(), texts[3:8], strict=True)
-                if text is not None
-            },
-        )
-        committed_lock = _parse(texts[8], f"HEAD:{LOCK}", "yaml")
-        committed_metrics = _parse(texts[9], f"HEAD:{metrics_rel}", "json")
-
-        metrics = _read_workspace(root / metrics_rel, "json")
-        if metrics is None:
-            raise UserError(f"{metrics_rel}: not found; run `dvc repro` before the report")
-        branch = Side(
-            sha=head_sha,
-            metrics=metrics,
-            params=_read_workspace(root / params_rel, "yaml"),
-            lock=_read_workspace(root / LOCK, "yaml"),
-            plots={
-                name: points
-                for name, path in plot_rels.items()
-                if (points := _read_workspace(root / path, "json")) is not None
-            },
-        )
-        raw_path = params.data.raw
-        raw_file = root / raw_path
-        branch_data = RawData(
-            raw_path,
-            md5(raw_file) if raw_file.is_file() else None,
-            raw_file.stat().st_size if raw_file.is_file() else None,
-        )
+        base, committed_lock, committed_metrics = _read_revisions(root, base_sha, head_sha, files)
+        branch = _read_workspace_side(root, head_sha, files)
         pngs = _render_figures(base, branch, out_dir)
-    except BaseException:
-        if status_proc is not None:
+        repro = _reproducibility(status_proc, branch, committed_lock, committed_metrics)
+    finally:
+        if status_proc is not None and status_proc.poll() is None:
             status_proc.kill()
             status_proc.wait()
-        raise
-
-    status, status_error = _finish_dvc_status(status_proc)
-    if status is None:
-        stale, missing = [f"cannot tell whether {LOCK} is up to date: {status_error}"], list[str]()
-    else:
-        stale, missing = status_problems(status, branch.lock)
-    if branch.lock is None:
-        stale.append(f"there is no {LOCK} in the workspace")
-    else:
-        stale += lock_differences(committed_lock, branch.lock)
-    repro = Reproducibility(
-        lock_problems=stale,
-        missing_outputs=missing,
-        metrics_committed=committed_metrics is not None,
-        metric_differences=metric_differences(committed_metrics or {}, metrics)
-        if committed_metrics is not None
-        else [],
-    )
     report = build(
         base,
         branch,
         base_rev=rev,
         branch_gates=params.gates,
-        branch_data=branch_data,
+        branch_data=_raw_file(root, params.data.raw),
         repro=repro,
         # dvc.lock and eval/ differ after CI reproduces (a retrained model has a new hash);
         # the reproducibility section judges those, so they are not listed as edits here.
         uncommitted=[
             path
             for path in revisions.uncommitted(root)
-            if path != LOCK and not path.startswith(rel(eval_dir) + "/")
+            if path != LOCK and not path.startswith(files.eval_dir + "/")
         ],
         url=run_url(os.environ),
         figures=pngs,

@@ -96,11 +96,12 @@ def _gate(report: Report) -> list[str]:
     lines = ["### Quality gate", "", source, ""]
     if gate["changed_in_pr"]:
         changes = ", ".join("`{}` {} → {}".format(c["key"], *_old_new(c)) for c in gate["changes"])
-        lines += [
-            f"> [!WARNING]\n> This pull request changes `gates:` ({changes}). "
-            "The base's thresholds apply to it; the new ones apply after it is merged.",
-            "",
-        ]
+        applies = (
+            "The base's thresholds apply to it; the new ones apply after it is merged."
+            if gate["source"] == "base"
+            else "The base has none, so this branch's apply: review them closely."
+        )
+        lines += [f"> [!WARNING]\n> This pull request changes `gates:` ({changes}). {applies}", ""]
     lines += ["| rule | metric | limit | this branch | result |", "|---|---|--:|--:|---|"]
     for c in gate["checks"]:
         result = "skipped" if not c["applies"] else ("pass" if c["passed"] else "**FAIL**")
