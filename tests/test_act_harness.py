@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run
-from workflows.act import PROJECT_VENV, local_repository_flags, remote_uses, run_workflow
-from workflows.github import FakeGitHub, push_event
+from .conftest import ROOT, run
+from .workflows.act import PROJECT_VENV, local_repository_flags, remote_uses, run_workflow
+from .workflows.github import FakeGitHub, push_event
 
 PROBE = textwrap.dedent(
     """\

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from .conftest import ROOT
 
 SCRIPT = ROOT / ".github" / "scripts" / "pr-review.sh"
 

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import run
-from workflows.act import ActRun, run_workflow
-from workflows.github import FakeGitHub
+from .conftest import run
+from .workflows.act import ActRun, run_workflow
+from .workflows.github import FakeGitHub
 
 pytestmark = pytest.mark.slow
 

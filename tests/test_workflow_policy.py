@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from workflows.policy import check_workflow
+from .workflows.policy import check_workflow
 
 WORKFLOWS = sorted((Path(__file__).resolve().parents[1] / ".github" / "workflows").glob("*.y*ml"))
 

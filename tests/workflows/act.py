@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workflows.github import FakeGitHub
+from .github import FakeGitHub
 
 STANDINS = Path(__file__).resolve().parent / "standins"
 PROJECT_VENV = Path(__file__).resolve().parents[2] / ".venv"
