@@ -82,7 +82,7 @@ def histogram(reference: np.ndarray, current: np.ndarray) -> Distribution:
     edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
     ref = np.histogram(np.clip(reference, low, high), edges)[0]
     cur = np.histogram(np.clip(current, low, high), edges)[0]
-    labels = [f"{edges[i]:.4g}" for i in range(HISTOGRAM_BINS)]
+    labels = [f"{edges[i]:.4g} to {edges[i + 1]:.4g}" for i in range(HISTOGRAM_BINS)]
     return Distribution(labels, _shares(ref), _shares(cur))
 
 

@@ -27,6 +27,8 @@ from gitops_ml.schema import FeatureSchema
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
+    from gitops_ml.data import Table
+
 # Exit code of `gitops-ml monitor --fail-on-drift` when the batch drifted (1 means an error).
 DRIFT_EXIT_CODE = 3
 NEW_LABELS_SHOWN = 5
@@ -302,7 +304,8 @@ def findings(
             Finding(
                 "prediction_drift",
                 "prediction",
-                f"model scores shifted (PSI {prediction.psi:.3f}, KS p={prediction.p_value:.2g}; "
+                f"prediction: model scores shifted (PSI {prediction.psi:.3f}, "
+                f"KS p={prediction.p_value:.2g}; "
                 f"mean score {prediction.mean_reference:.3f} → {prediction.mean_current:.3f})",
             )
         )
@@ -362,16 +365,15 @@ def assess(
 # ---- the edges: files, models, outputs ------------------------------------------------------
 
 
-def read_current(path: Path, schema: FeatureSchema) -> pd.DataFrame:
-    """Read, clean and validate a current batch as `prepare` does; labels are optional."""
-    from gitops_ml.data import Table, clean, read_table, validate
+def validate_current(table: Table, schema: FeatureSchema) -> pd.DataFrame:
+    """Clean and validate a current batch as `prepare` does; labels are optional."""
+    from gitops_ml.data import Table, clean, validate
 
-    table = read_table(path)
     frame = clean(table.frame)
     absent = [c for c in schema.features if c not in frame.columns]
     if absent:
         raise DataError(
-            f"{path}: column(s) {absent} of the model's features are missing; "
+            f"{table.path}: column(s) {absent} of the model's features are missing; "
             f"its columns are {list(frame.columns)}"
         )
     labelled = schema.target in frame.columns and bool(frame[schema.target].notna().any())
@@ -380,8 +382,15 @@ def read_current(path: Path, schema: FeatureSchema) -> pd.DataFrame:
         # target, so stand a valid one in and drop it again afterwards.
         frame = frame.assign(**{schema.target: schema.positive_label})
     # Missingness is a monitored figure here, reported against a threshold, not a reason to stop.
-    typed = validate(Table(frame=frame, path=path), schema, max_missing=1.0)
+    typed = validate(Table(frame=frame, path=table.path), schema, max_missing=1.0)
     return typed if labelled else typed.drop(columns=[schema.target])
+
+
+def read_current(path: Path, schema: FeatureSchema) -> pd.DataFrame:
+    """Read a current batch (.csv or .parquet) and validate it against the schema."""
+    from gitops_ml.data import read_table
+
+    return validate_current(read_table(path), schema)
 
 
 def read_reference(path: Path, schema: FeatureSchema) -> pd.DataFrame:

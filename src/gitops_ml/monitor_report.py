@@ -136,10 +136,15 @@ def histogram_svg(dist: Distribution, title: str) -> str:
                 f'<rect x="{left + i * bar_w:.1f}" y="{top + plot_h - h:.1f}" '
                 f'width="{bar_w:.1f}" height="{h:.1f}" fill="{colour}" fill-opacity="0.55"/>'
             )
-    ticks = [0, n // 2, n - 1]
+    # Bin labels read "LOW to HIGH": the axis shows the lowest, middle and highest edges.
+    edges = [
+        (left, "start", dist.labels[0].split(" to ")[0]),
+        (left + (n // 2) * bar_w, "middle", dist.labels[n // 2].split(" to ")[0]),
+        (left + plot_w, "end", dist.labels[-1].split(" to ")[-1]),
+    ]
     labels = "".join(
-        f'<text x="{left + i * bar_w:.1f}" y="{top + plot_h + 16}">{escape(dist.labels[i])}</text>'
-        for i in ticks
+        f'<text x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="{anchor}">{escape(text)}</text>'
+        for x, anchor, text in edges
     )
     return _frame(width, height, left, top, plot_w, plot_h, peak, title, "".join(parts) + labels)
 
