@@ -91,10 +91,19 @@ def _shares(counts: np.ndarray) -> list[float]:
     return [float(c / total) if total else 0.0 for c in counts]
 
 
+def value_counts(series: pd.Series) -> pd.Series:
+    """Count of each present value, indexed by its text (fast on `category` columns)."""
+    counts = series.value_counts(dropna=True, sort=False)
+    counts = counts[counts > 0]
+    counts.index = counts.index.astype("string")
+    # Values that differ but print alike (1 and "1") are one category in text.
+    return counts.groupby(level=0, sort=False).sum()
+
+
 def category_counts(reference: pd.Series, current: pd.Series) -> tuple[list[str], np.ndarray]:
     """Categories seen in either sample (reference order first) and a 2 x k table of counts."""
-    ref = reference.dropna().astype("string").value_counts()
-    cur = current.dropna().astype("string").value_counts()
+    ref = value_counts(reference).sort_values(ascending=False, kind="stable")
+    cur = value_counts(current).sort_values(ascending=False, kind="stable")
     labels = [*ref.index.tolist(), *(c for c in cur.index.tolist() if c not in ref.index)]
     table = np.vstack(
         [ref.reindex(labels, fill_value=0).to_numpy(), cur.reindex(labels, fill_value=0)]

@@ -195,8 +195,8 @@ def _quality(series: pd.Series, col: str, schema: FeatureSchema) -> dict[str, An
         return {}
     if col in schema.categorical:
         known = set(schema.categories.get(col, []))
-        text = present.astype("string")
-        unseen = text[~text.isin(known)].value_counts()
+        counts = drift.value_counts(present)
+        unseen = counts[~counts.index.isin(known)]
         return {
             "new_categories": {str(k): int(v) for k, v in unseen.items()},
             "new_category_share": float(unseen.sum() / len(present)),
