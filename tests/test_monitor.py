@@ -409,3 +409,23 @@ def test_html_renders_in_chromium(drifted_report: Path, tmp_path: Path) -> None:
     probe = json.loads(found.group(1).replace("&quot;", '"'))
     assert probe == {"errors": [], "drawn": 4}
     assert done.stdout.count("<svg") == 4
+
+
+def test_monitor_params_are_validated(tmp_path: Path) -> None:
+    """params.yaml's monitor section refuses an unknown metric and a bad level, by key path."""
+    import yaml
+
+    from gitops_ml.errors import ParamsError
+    from gitops_ml.params import load_params
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["monitor"].update({"performance_metric": "auc", "alpha": 2})
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ParamsError) as err:
+        load_params(path)
+    assert "monitor.performance_metric: Value error, expected one of ['roc_auc'" in str(err.value)
+    assert "monitor.alpha: Input should be less than 1 (got 2)" in str(err.value)
+    del raw["monitor"]
+    path.write_text(yaml.safe_dump(raw))
+    assert load_params(path).monitor.alpha == 0.01  # the section is optional
