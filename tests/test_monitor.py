@@ -429,3 +429,26 @@ def test_monitor_params_are_validated(tmp_path: Path) -> None:
     del raw["monitor"]
     path.write_text(yaml.safe_dump(raw))
     assert load_params(path).monitor.alpha == 0.01  # the section is optional
+
+
+def test_reports_escape_what_the_data_holds(
+    source: pd.DataFrame,
+    reference: pd.DataFrame,
+    schema: FeatureSchema,
+    params: Params,
+    prepared: Path,
+) -> None:
+    """A category holding markup is shown as text in the HTML, and `|` cannot break a table."""
+    from gitops_ml import monitor_report
+
+    spec = "contract:new=<img src=x onerror=alert(1)>|x@0.3"
+    report = assess(make_batch(source, 9, spec), reference, schema, params, None, prepared)
+    assert ("new_category", "contract") in {(f.kind, f.subject) for f in report.findings}
+    page = monitor_report.html(report)
+    assert "<img" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;|x" in page
+    assert page.count("<svg") == 1  # contract's chart; no model, so no score chart
+    md = monitor_report.markdown(report)
+    assert "'&lt;img src=x onerror=alert(1)&gt;|x'" in md
+    assert "<img" not in md
+    assert "No model given" in md

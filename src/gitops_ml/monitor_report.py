@@ -63,7 +63,7 @@ def markdown(report: MonitorReport) -> str:
     """The report in GitHub-flavoured markdown."""
     lines = ["## Monitoring report", "", f"**{verdict(report)}**", ""]
     if report.findings:
-        lines += ["### Findings", "", *[f"- {f.message}" for f in report.findings], ""]
+        lines += ["### Findings", "", *[f"- {_md_text(f.message)}" for f in report.findings], ""]
     if report.prediction is not None:
         p = report.prediction
         lines += [
@@ -99,8 +99,13 @@ def markdown(report: MonitorReport) -> str:
     return "\n".join(lines)
 
 
+def _md_text(text: str) -> str:
+    # Values come from the data: shown as text, never as HTML in the issue.
+    return escape(text, quote=False).replace("\n", " ")
+
+
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return _md_text(text).replace("|", "\\|")
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
@@ -251,6 +256,7 @@ svg.chart { display: block; margin: 1rem 0; max-width: 100%; height: auto; }
 def html(report: MonitorReport) -> str:
     """A self-contained HTML page: verdict, findings, charts and the feature table."""
     css_class = "verdict drift" if report.drift_detected else "verdict"
+    drawn = charts(report)
     findings = "".join(f"<li>{escape(f.message)}</li>" for f in report.findings)
     sources = "".join(
         f"<li>{escape(k)}: <code>{escape(str(v))}</code></li>"
@@ -276,7 +282,7 @@ def html(report: MonitorReport) -> str:
         f'<p class="{css_class}" id="verdict">{escape(verdict(report))}</p>'
         + (f"<h2>Findings</h2><ul>{findings}</ul>" if findings else "")
         + "<h2>Distributions</h2>"
-        + "".join(charts(report))
+        + ("".join(drawn) or "<p>No feature was flagged and no model scored the batch.</p>")
         + perf
         + "<h2>Features</h2>"
         + _html_table(FEATURE_HEADER, _feature_rows(report), status=True)
