@@ -92,7 +92,7 @@ def simulate(
         typer.Option(
             help="Changes to apply, e.g. 'tenure:shift=12,contract:new=Quarterly,"
             "total_charges:missing=0.3'. Operations: shift=N, scale=N, missing=SHARE, "
-            "new=LABEL[@SHARE], freq=LABEL@SHARE (docs/monitoring.md)."
+            "new=LABEL (or LABEL@SHARE), freq=LABEL@SHARE (docs/monitoring.md)."
         ),
     ] = "",
     raw: Annotated[
