@@ -481,7 +481,9 @@ def run(
             "model": None if model.lower() == "none" else model,
         },
     )
+    # Render everything before writing anything: a failure leaves no partial report behind.
+    markdown, html = monitor_report.markdown(report), monitor_report.html(report)
     write_json(out_dir / "monitor.json", report.to_dict())
-    write_text(out_dir / "monitor.md", monitor_report.markdown(report))
-    write_text(out_dir / "monitor.html", monitor_report.html(report))
+    write_text(out_dir / "monitor.md", markdown)
+    write_text(out_dir / "monitor.html", html)
     return report
