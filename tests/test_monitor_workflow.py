@@ -7,10 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from workflows.act import run_workflow
-from workflows.github import FakeGitHub, workflow_dispatch_event
 
-from conftest import run
+from .conftest import run
+from .workflows.act import run_workflow
+from .workflows.github import FakeGitHub, workflow_dispatch_event
 
 WORKFLOW = Path(".github/workflows/monitor.yml")
 
