@@ -327,6 +327,8 @@ def test_model_from_the_registry(
     local = monitor.load_model(str(prepared / "model.skops"))
     assert local is not None
     mlflow.set_tracking_uri(uri)
+    # Set, not inherited: an experiment made active by another test lives in another store.
+    mlflow.set_experiment("monitoring")
     with mlflow.start_run():
         mlflow.sklearn.log_model(
             local,
