@@ -185,6 +185,83 @@ def predict(
     typer.echo(f"scored {done.rows} rows with {done.model_name} {done.model_version} → {output}")
 
 
+@app.command()
+def simulate(
+    rows: Annotated[int, typer.Option(help="Number of rows to generate.")],
+    output: Annotated[Path, typer.Option(help="Where to write the batch (.csv or .parquet).")],
+    seed: Annotated[int, typer.Option(help="Seed of the resampling and of every change.")] = 0,
+    drift: Annotated[
+        str,
+        typer.Option(
+            help="Changes to apply, e.g. 'tenure:shift=12,contract:new=Quarterly,"
+            "total_charges:missing=0.3'. Operations: shift=N, scale=N, missing=SHARE, "
+            "new=LABEL (or LABEL@SHARE), freq=LABEL@SHARE (docs/monitoring.md)."
+        ),
+    ] = "",
+    raw: Annotated[
+        Path | None, typer.Option(help="Table to resample; default: data.raw of params.yaml.")
+    ] = None,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Write a batch shaped like the raw data: resampled rows plus controlled drift."""
+    from gitops_ml import simulate as sim
+
+    source = raw if raw is not None else Path(_load(params).data.raw)
+    changes = sim.run(source, output, rows, seed, drift)
+    applied = ", ".join(str(c) for c in changes) or "no drift"
+    typer.echo(f"simulated {rows} rows of {source} ({applied}) → {output}")
+
+
+@app.command()
+def monitor(
+    current: Annotated[Path, typer.Option(help="The batch to check (.csv or .parquet).")],
+    out: Annotated[Path, typer.Option(help="Directory for monitor.json, .md and .html.")],
+    reference: Annotated[
+        Path, typer.Option(help="Reference data: a split written by `prepare`.")
+    ] = Path("data/prepared/train.parquet"),
+    schema: Annotated[
+        Path, typer.Option(help="schema.json written by `prepare` beside the reference.")
+    ] = Path("data/prepared/schema.json"),
+    model: Annotated[
+        str,
+        typer.Option(
+            help="Model scoring both batches: a .skops file, an MLflow URI "
+            "(models:/NAME@champion, runs:/ID/model) or 'none' to skip prediction checks."
+        ),
+    ] = "models/model.skops",
+    reference_metrics: Annotated[
+        Path, typer.Option(help="Metrics of the model on held-out data (from `evaluate`).")
+    ] = Path("eval/metrics.json"),
+    fail_on_drift: Annotated[
+        bool, typer.Option(help="Exit with code 3 when drift is detected (errors exit 1).")
+    ] = False,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Compare a batch of current data with the training reference: drift, quality, performance.
+
+    Thresholds come from the `monitor` section of params.yaml; docs/monitoring.md explains
+    the report.
+    """
+    from gitops_ml import monitor as stage
+
+    settings = _load(params)
+    report = stage.run(
+        current,
+        out,
+        settings,
+        reference=reference,
+        schema_path=schema,
+        model=model,
+        reference_metrics=reference_metrics,
+    )
+    verdict = "drift detected" if report.drift_detected else "no drift"
+    typer.echo(f"{verdict}: {len(report.findings)} finding(s) → {out / 'monitor.html'}")
+    for finding in report.findings:
+        typer.echo(f"  - {finding.message}")
+    if fail_on_drift and report.drift_detected:
+        raise typer.Exit(stage.DRIFT_EXIT_CODE)
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one message and exit code 1."""
     try:

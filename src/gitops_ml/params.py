@@ -199,6 +199,61 @@ class ServeParams(_Section):
     )
 
 
+class MonitorParams(_Section):
+    """When `gitops-ml monitor` calls a batch drifted: thresholds of every check it runs."""
+
+    alpha: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="Significance level of the KS / chi-squared tests, after Benjamini-Hochberg "
+        "correction across features.",
+    )
+    psi_threshold: float = Field(
+        default=0.1,
+        gt=0,
+        description="Smallest population stability index at which a significant shift counts.",
+    )
+    bins: int = Field(
+        default=10, ge=2, le=100, description="Quantile bins of the reference for numeric PSI."
+    )
+    max_missing_increase: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Largest rise of a feature's missing rate over the reference (absolute).",
+    )
+    max_new_category_share: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="Largest share of a categorical feature's values unseen in training.",
+    )
+    max_out_of_range_share: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="Largest share of a numeric feature's values outside the training range.",
+    )
+    performance_metric: str = Field(
+        default="roc_auc", description="Metric compared with the reference when labels exist."
+    )
+    max_performance_drop: float = Field(
+        default=0.05,
+        ge=0,
+        description="Largest worsening of `performance_metric` against the reference metrics.",
+    )
+
+    @field_validator("performance_metric")
+    @classmethod
+    def _known_metric(cls, name: str) -> str:
+        from gitops_ml.metric_names import METRICS
+
+        if name not in METRICS:
+            raise ValueError(f"expected one of {list(METRICS)}")
+        return name
+
+
 class Params(_Section):
     """The whole of params.yaml."""
 
@@ -209,8 +264,9 @@ class Params(_Section):
     mlflow: MlflowParams
     registry: RegistryParams
     gates: GatesParams
-
-    serve: ServeParams = ServeParams()
+    # Optional sections: a project that does not serve or monitor needs none; defaults are sane.
+    monitor: MonitorParams = Field(default_factory=MonitorParams)
+    serve: ServeParams = Field(default_factory=ServeParams)
 
     @property
     def threshold(self) -> float:

