@@ -14,7 +14,7 @@ import pytest
 from gitops_ml.params import Params, load_params
 
 # Fixtures of the serving tests (a small trained model, a real MLflow server).
-pytest_plugins = ("serving_support",)
+pytest_plugins = ("tests.serving_support",)
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"

@@ -15,10 +15,11 @@ import httpx
 import pandas as pd
 import pytest
 
-from conftest import BIN, ROOT
 from gitops_ml import data, train
 from gitops_ml.params import Params, load_params
 from gitops_ml.schema import FeatureSchema
+
+from .conftest import BIN, ROOT
 
 ID = "customer_id"
 MODEL_NAME = "churn-classifier"

@@ -12,8 +12,8 @@ import httpx
 import numpy as np
 import pytest
 
-from conftest import BIN, ROOT, run
-from serving_support import Trained, free_port, process
+from .conftest import BIN, ROOT, run
+from .serving_support import Trained, free_port, process
 
 DOCKERFILE = ROOT / "Dockerfile"
 

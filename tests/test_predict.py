@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import BIN, ROOT, run
 from gitops_ml import predict
 from gitops_ml.errors import DataError, UserError
-from serving_support import ID, Trained
+
+from .conftest import BIN, ROOT, run
+from .serving_support import ID, Trained
 
 
 def _input(trained: Trained, path: Path) -> pd.DataFrame:

@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import BIN, ROOT, run
 from gitops_ml import loading, serve
 from gitops_ml.errors import UserError
 from gitops_ml.params import ServeParams
-from serving_support import (
+
+from .conftest import BIN, ROOT, run
+from .serving_support import (
     MODEL_NAME,
     Trained,
     env_for,
