@@ -124,9 +124,54 @@ class MlflowParams(_Section):
 class RegistryParams(_Section):
     """The MLflow Model Registry entry that promotion writes and serving reads."""
 
+    # Also the GTO artifact name in git tags, hence GTO's stricter alphabet (no dots).
     model_name: str = Field(
-        min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Registered model name."
+        min_length=1,
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?$",
+        description="Registered model name (letters, digits, '-', '_').",
     )
+    metric: str = Field(
+        default="roc_auc", description="The metric that decides champion against challenger."
+    )
+    floors: dict[str, float] = Field(
+        default_factory=dict,
+        description="Least acceptable value of each metric (a ceiling for lower-is-better ones).",
+    )
+    margin: float = Field(
+        default=0.0,
+        ge=0,
+        description="Improvement required to replace the champion; 0 = not worse beyond noise.",
+    )
+    noise: float = Field(
+        default=1.0,
+        ge=0,
+        description="Paired standard errors of difference counted as noise (when margin is 0).",
+    )
+    intended_use: str = Field(
+        default="", description="What the model is for, quoted in its model card."
+    )
+    limitations: list[str] = Field(
+        default_factory=list, description="Known limitations, listed in the model card."
+    )
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, metric: str) -> str:
+        from gitops_ml.evaluate import METRICS
+
+        if metric not in METRICS:
+            raise ValueError(f"expected one of {list(METRICS)}")
+        return metric
+
+    @field_validator("floors")
+    @classmethod
+    def _known_floors(cls, floors: dict[str, float]) -> dict[str, float]:
+        from gitops_ml.evaluate import METRICS
+
+        unknown = sorted(set(floors) - set(METRICS))
+        if unknown:
+            raise ValueError(f"unknown metrics {unknown}; expected some of {list(METRICS)}")
+        return floors
 
 
 class Params(_Section):
