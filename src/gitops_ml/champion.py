@@ -81,15 +81,19 @@ def paired_se(
     seed: int,
 ) -> float:
     """Bootstrap standard error of the improvement, resampling the SAME rows for both models."""
+    import sklearn
+
     rng = np.random.default_rng(seed)
     diffs = []
-    for _ in range(settings.bootstrap):
-        idx = rng.integers(0, len(y), len(y))
-        if y[idx].min() == y[idx].max():
-            continue
-        new = score(y[idx], challenger[idx], settings.threshold)[metric]
-        old = score(y[idx], champion[idx], settings.threshold)[metric]
-        diffs.append(improvement(metric, new, old))
+    # Resamples are valid by construction; sklearn's per-call checks would dominate the cost.
+    with sklearn.config_context(skip_parameter_validation=True, assume_finite=True):
+        for _ in range(settings.bootstrap):
+            idx = rng.integers(0, len(y), len(y))
+            if y[idx].min() == y[idx].max():
+                continue
+            new = score(y[idx], challenger[idx], settings.threshold)[metric]
+            old = score(y[idx], champion[idx], settings.threshold)[metric]
+            diffs.append(improvement(metric, new, old))
     return _r(float(np.std(diffs, ddof=1))) if len(diffs) > 1 else 0.0
 
 

@@ -6,10 +6,12 @@ Reading (files, dvc.lock, git) and deciding happen here; every registry write go
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import tempfile
+from contextlib import redirect_stdout
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,13 +142,14 @@ def _log_model(paths: Paths, params: Params, test: pd.DataFrame, schema: Feature
     from gitops_ml import tracking
     from gitops_ml.train import features, load_model
 
-    return tracking.log_training(
-        pipeline=load_model(paths.model),
-        model_path=paths.model,
-        example=features(test, schema).head(5),
-        params=params,
-        data_files=[paths.prepared / "train.parquet", paths.prepared / "test.parquet"],
-    )
+    with redirect_stdout(io.StringIO()):  # MLflow prints a link to the run
+        return tracking.log_training(
+            pipeline=load_model(paths.model),
+            model_path=paths.model,
+            example=features(test, schema).head(5),
+            params=params,
+            data_files=[paths.prepared / "train.parquet", paths.prepared / "test.parquet"],
+        )
 
 
 def _proba(model_path: Path, test: pd.DataFrame, schema: FeatureSchema) -> np.ndarray:

@@ -234,13 +234,17 @@ class ModelRegistry:
 
     def download_model(self, version: str, dest: Path) -> Path:
         """Download a version's model and return the path of its skops file."""
+        import io
+        from contextlib import redirect_stderr
+
         import mlflow
 
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{self.name}/{version}",
-            dst_path=str(dest),
-            tracking_uri=self.uri,
-        )
+        with redirect_stderr(io.StringIO()):  # a progress bar per file
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{self.name}/{version}",
+                dst_path=str(dest),
+                tracking_uri=self.uri,
+            )
         found = sorted(Path(local).rglob("*.skops"))
         if not found:
             raise UserError(f"registry model {self.name!r} v{version}: no .skops model file")
