@@ -67,7 +67,7 @@ def test_paired_se_is_zero_for_identical_models_and_positive_otherwise() -> None
     y = rng.integers(0, 2, 400).astype(np.int8)
     p = np.clip(y * 0.3 + rng.random(400) * 0.7, 0, 1)
     q = np.clip(y * 0.2 + rng.random(400) * 0.8, 0, 1)
-    settings = EvaluateParams(bootstrap=50)
+    settings = EvaluateParams(bootstrap=20)
     assert paired_se(y, p, p, "roc_auc", settings, 1) == 0.0
     assert paired_se(y, p, q, "roc_auc", settings, 1) > 0.0
 

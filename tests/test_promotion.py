@@ -189,6 +189,13 @@ def promote_here(repo: Path, monkeypatch: pytest.MonkeyPatch) -> promotion.Outco
     return promotion.promote(_paths(repo), load_params(repo / "params.yaml"))
 
 
+def _tags(origin: Path, env: dict[str, str]) -> dict[str, str]:
+    """Tag → commit of every tag a repository holds."""
+    fmt = "%(refname:short) %(*objectname)"
+    out = run(["git", "for-each-ref", f"--format={fmt}", "refs/tags"], origin, env).stdout
+    return dict(line.split(" ", 1) for line in out.splitlines())
+
+
 def test_promotion_lifecycle(
     make_repo: Callable[[], Path], env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -365,16 +372,11 @@ def test_racing_promotions_leave_consistent_aliases(
     if second["action"] == "promote":
         assert aliases[PREVIOUS] == first["version"]
     # origin holds one prod assignment per promotion, the last one on the champion's commit.
-    refs = _git(a, env, "ls-remote", "--tags", "origin").splitlines()
-    prod = sorted(
-        (int(ref.rsplit("#", 1)[1]), sha)
-        for sha, ref in (line.split("\t") for line in refs)
-        if "#prod#" in ref and ref.endswith(tuple("0123456789"))
-    )
+    tags = _tags(a.parent / "origin.git", env)
     promotions = [e for e in events if e["action"] == "promote"]
-    assert [n for n, _ in prod] == list(range(1, len(promotions) + 1))
-    last_tag_commit = _git(a, env, "rev-parse", f"refs/tags/{name}#prod#{len(promotions)}^{{}}")
-    assert last_tag_commit == reg.get(champion).tags["git_sha"]
+    prod = sorted(tag for tag in tags if "#prod#" in tag)
+    assert prod == [f"{name}#prod#{n}" for n in range(1, len(promotions) + 1)]
+    assert tags[prod[-1]] == reg.get(champion).tags["git_sha"]
     assert f"{name}.lock" not in {m.name for m in _registered(env)}
 
 
