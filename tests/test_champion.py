@@ -15,14 +15,17 @@ def _scores(roc_auc: float, log_loss: float = 0.4) -> Scores:
     return Scores(metrics=metrics, se=dict.fromkeys(METRICS, 0.01))
 
 
+FLOORS = {"roc_auc": 0.75}
+
+
 def _rule(**kw: object) -> RegistryParams:
-    return RegistryParams.model_validate({"model_name": "m", "floors": {"roc_auc": 0.75}, **kw})
+    return RegistryParams.model_validate({"model_name": "m", **kw})
 
 
 def test_first_model_is_champion_only_when_it_clears_the_floors() -> None:
     """With no champion, the floors alone decide."""
-    assert decide(_scores(0.80), None, None, _rule()).promote
-    low = decide(_scores(0.70), None, None, _rule())
+    assert decide(_scores(0.80), None, None, _rule(), FLOORS).promote
+    low = decide(_scores(0.70), None, None, _rule(), FLOORS)
     assert not low.promote
     assert low.reason == "fails the floors: roc_auc 0.7000 is below the floor 0.7500"
 
@@ -37,11 +40,11 @@ def test_lower_is_better_floor_is_a_ceiling() -> None:
 
 def test_not_worse_beyond_noise() -> None:
     """With margin 0, a loss within noise (times the paired SE) promotes; a larger one does not."""
-    within = decide(_scores(0.835), _scores(0.84), 0.01, _rule(noise=1.0), "4")
+    within = decide(_scores(0.835), _scores(0.84), 0.01, _rule(noise=1.0), FLOORS, "4")
     assert within.promote
     assert within.delta == -0.005
     assert "within noise (0.0100)" in within.reason
-    beyond = decide(_scores(0.82), _scores(0.84), 0.01, _rule(noise=1.0), "4")
+    beyond = decide(_scores(0.82), _scores(0.84), 0.01, _rule(noise=1.0), FLOORS, "4")
     assert not beyond.promote
     assert beyond.reason == "roc_auc -0.0200 against champion v4 is worse beyond noise (0.0100)"
 
@@ -49,14 +52,16 @@ def test_not_worse_beyond_noise() -> None:
 def test_margin_requires_a_real_improvement() -> None:
     """With a margin, the challenger must beat the champion by at least that much."""
     rule = _rule(margin=0.01)
-    assert not decide(_scores(0.845), _scores(0.84), 0.001, rule, "2").promote
-    assert decide(_scores(0.851), _scores(0.84), 0.001, rule, "2").promote
+    assert not decide(_scores(0.845), _scores(0.84), 0.001, rule, FLOORS, "2").promote
+    assert decide(_scores(0.851), _scores(0.84), 0.001, rule, FLOORS, "2").promote
 
 
 def test_lower_is_better_decision_metric() -> None:
     """When the deciding metric is log_loss, a lower value is the improvement."""
     rule = _rule(metric="log_loss", margin=0.01)
-    better = decide(_scores(0.8, log_loss=0.38), _scores(0.8, log_loss=0.40), 0.0, rule, "1")
+    better = decide(
+        _scores(0.8, log_loss=0.38), _scores(0.8, log_loss=0.40), 0.0, rule, FLOORS, "1"
+    )
     assert better.promote
     assert better.delta == 0.02
 
@@ -74,7 +79,7 @@ def test_paired_se_is_zero_for_identical_models_and_positive_otherwise() -> None
 
 def test_decision_round_trips_and_renders() -> None:
     """A stored decision is rebuilt exactly; markdown and the model card show its numbers."""
-    decision = decide(_scores(0.86), _scores(0.84), 0.005, _rule(), "1")
+    decision = decide(_scores(0.86), _scores(0.84), 0.005, _rule(), FLOORS, "1")
     assert Decision.from_dict(decision.to_dict()) == decision
     md = markdown(decision, "churn", "2")
     assert "## churn v2: promoted to champion" in md

@@ -252,6 +252,13 @@ def test_promotion_lifecycle(
     assert reg.aliases()[PREVIOUS] == "1"
     assert reg.get("2").run_id not in (None, run_id)
 
+    # A commit that leaves the model as it is registers nothing.
+    _git(repo, env, "commit", "-q", "--allow-empty", "-m", "Docs only")
+    same = promote_here(repo, monkeypatch)
+    assert (same.version, same.decision.promote) == ("2", False)
+    assert same.decision.reason == "same model file as champion v2: nothing registered"
+    assert [v.version for v in reg.versions()] == ["1", "2"]
+
     # 3. A worse challenger clears the floor but loses beyond noise: rejected, champion kept.
     c3 = build_variant(repo, env, "Fewer iterations", **WORSE)
     third = promote_here(repo, monkeypatch)

@@ -114,11 +114,12 @@ def decide(
     champion: Scores | None,
     delta_se: float | None,
     rule: RegistryParams,
+    floors: dict[str, float],
     champion_version: str | None = None,
 ) -> Decision:
     """Apply the promotion rule: floors first, then margin (or noise) against the champion."""
     metric = rule.metric
-    failures = floor_failures(challenger.metrics, rule.floors)
+    failures = floor_failures(challenger.metrics, floors)
     base = Decision(
         promote=False,
         reason="",

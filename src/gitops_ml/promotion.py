@@ -152,6 +152,14 @@ def _log_model(paths: Paths, params: Params, test: pd.DataFrame, schema: Feature
         )
 
 
+def _champion_if_same_model(reg: ModelRegistry, paths: Paths) -> registry.Version | None:
+    current = reg.aliases().get(CHAMPION)
+    if current is None:
+        return None
+    version = reg.get(current)
+    return version if version.tags.get(MODEL_MD5) == md5(paths.model) else None
+
+
 def _proba(model_path: Path, test: pd.DataFrame, schema: FeatureSchema) -> np.ndarray:
     from gitops_ml.train import features, load_model
 
@@ -214,6 +222,25 @@ def promote(paths: Paths, params: Params, lock_timeout: float = 300.0) -> Outcom
             )
             _write_reports(paths.out, outcome, name)
             return outcome
+        if version is None and (same := _champion_if_same_model(reg, paths)) is not None:
+            # A commit that did not change the model (docs, comments): nothing new to register.
+            y = test[schema.target].to_numpy(dtype=np.int8)
+            outcome = Outcome(
+                version=same.version,
+                decision=champion.Decision(
+                    promote=False,
+                    reason=f"same model file as champion v{same.version}: nothing registered",
+                    metric=params.registry.metric,
+                    challenger=champion.scores(
+                        y, _proba(paths.model, test, schema), params.evaluate, params.seed
+                    ),
+                ),
+                gto_tags=[],
+                card=same.description,
+                rerun=True,
+            )
+            _write_reports(paths.out, outcome, name)
+            return outcome
         if version is None:
             tags = lineage_tags(paths, params, lock, commit)
             run_id = _training_run(params, tags[MODEL_MD5]) or _log_model(
@@ -237,6 +264,7 @@ def _decide_and_record(
     test: pd.DataFrame,
 ) -> Outcome:
     name = params.registry.model_name
+    floors = params.registry.floors
     y = test[schema.target].to_numpy(dtype=np.int8)
     settings = params.evaluate
     with tempfile.TemporaryDirectory(prefix="gitops-ml-promote-") as tmp:
@@ -253,7 +281,7 @@ def _decide_and_record(
                 challenger=new_scores,
             )  # fmt: skip
         elif current is None:
-            decision = champion.decide(new_scores, None, None, params.registry)
+            decision = champion.decide(new_scores, None, None, params.registry, floors)
         else:
             old_file = reg.download_model(current, Path(tmp) / "champion")
             old = _proba(old_file, test, schema)
@@ -262,6 +290,7 @@ def _decide_and_record(
                 champion.scores(y, old, settings, params.seed),
                 champion.paired_se(y, new, old, params.registry.metric, settings, params.seed),
                 params.registry,
+                floors,
                 champion_version=current,
             )
     lineage_shown = {
