@@ -57,6 +57,10 @@ promote() {
 release() {
   : "${TAG:?TAG must name the registration tag to release}"
   local notes="$PROMOTION_DIR/model_card.md"
+  if gh release view "$TAG" >/dev/null 2>&1; then
+    echo "Release $TAG already exists (a re-run of this promotion): nothing to publish."
+    return 0
+  fi
   # --verify-tag: release only the tag promote pushed, never create a new one.
   gh release create "$TAG" "$MODEL" "$notes" \
     --verify-tag --title "$TAG" --notes-file "$notes"

@@ -113,7 +113,7 @@ def promote(
     )
     outcome = promotion.promote(paths, settings)
     verdict = "promoted to champion" if outcome.decision.promote else "not promoted"
-    again = " (already decided)" if outcome.rerun else ""
+    again = " (rerun: nothing new recorded)" if outcome.rerun else ""
     typer.echo(
         f"{settings.registry.model_name} v{outcome.version}: {verdict}{again}: "
         f"{outcome.decision.reason} → {out / 'decision.json'}"
