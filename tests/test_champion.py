@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from gitops_ml.champion import Decision, Scores, decide, floor_failures, markdown, paired_se
+from gitops_ml.champion import (
+    Decision,
+    Scores,
+    decide,
+    floor_failures,
+    markdown,
+    paired,
+    scores,
+)
 from gitops_ml.evaluate import METRICS
 from gitops_ml.model_card import Card, DataFacts, render
 from gitops_ml.params import EvaluateParams, RegistryParams
@@ -66,15 +74,19 @@ def test_lower_is_better_decision_metric() -> None:
     assert better.delta == 0.02
 
 
-def test_paired_se_is_zero_for_identical_models_and_positive_otherwise() -> None:
-    """The paired bootstrap cancels shared noise: identical predictions differ by exactly 0."""
+def test_paired_bootstrap_matches_each_models_bootstrap_and_cancels_shared_noise() -> None:
+    """Each model's errors equal `bootstrap_se` with the same seed; identical predictions
+    differ by exactly 0, different ones by a positive standard error."""
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 400).astype(np.int8)
     p = np.clip(y * 0.3 + rng.random(400) * 0.7, 0, 1)
     q = np.clip(y * 0.2 + rng.random(400) * 0.8, 0, 1)
     settings = EvaluateParams(bootstrap=20)
-    assert paired_se(y, p, p, "roc_auc", settings, 1) == 0.0
-    assert paired_se(y, p, q, "roc_auc", settings, 1) > 0.0
+    new, old, delta_se = paired(y, p, q, "roc_auc", settings, 1)
+    assert new == scores(y, p, settings, 1)
+    assert old == scores(y, q, settings, 1)
+    assert delta_se > 0.0
+    assert paired(y, p, p, "roc_auc", settings, 1)[2] == 0.0
 
 
 def test_decision_round_trips_and_renders() -> None:

@@ -72,29 +72,49 @@ def improvement(metric: str, challenger: float, champion: float) -> float:
     return -diff if metric in LOWER_IS_BETTER else diff
 
 
-def paired_se(
+def paired(
     y: np.ndarray,
     challenger: np.ndarray,
     champion: np.ndarray,
     metric: str,
     settings: EvaluateParams,
     seed: int,
-) -> float:
-    """Bootstrap standard error of the improvement, resampling the SAME rows for both models."""
+) -> tuple[Scores, Scores, float]:
+    """Both models' scores and the standard error of the improvement, from ONE bootstrap.
+
+    Each resample scores both models on the same rows, so the error of their difference is not
+    inflated by rows only one of them saw. The resamples are those of `bootstrap_se` with the
+    same seed, so each model's errors equal what the evaluate stage reports.
+    """
     import sklearn
 
     rng = np.random.default_rng(seed)
-    diffs = []
+    rows: list[tuple[dict[str, float], dict[str, float]]] = []
     # Resamples are valid by construction; sklearn's per-call checks would dominate the cost.
     with sklearn.config_context(skip_parameter_validation=True, assume_finite=True):
         for _ in range(settings.bootstrap):
             idx = rng.integers(0, len(y), len(y))
             if y[idx].min() == y[idx].max():
                 continue
-            new = score(y[idx], challenger[idx], settings.threshold)[metric]
-            old = score(y[idx], champion[idx], settings.threshold)[metric]
-            diffs.append(improvement(metric, new, old))
-    return _r(float(np.std(diffs, ddof=1))) if len(diffs) > 1 else 0.0
+            rows.append(
+                (
+                    score(y[idx], challenger[idx], settings.threshold),
+                    score(y[idx], champion[idx], settings.threshold),
+                )
+            )
+
+    def se(values: list[float]) -> float:
+        return _r(float(np.std(values, ddof=1))) if len(values) > 1 else 0.0
+
+    def model(which: int, proba: np.ndarray) -> Scores:
+        point = score(y, proba, settings.threshold)
+        return Scores(
+            metrics={k: _r(v) for k, v in point.items()},
+            se={m: se([row[which][m] for row in rows]) for m in METRICS},
+        )
+
+    diffs = [improvement(metric, new[metric], old[metric]) for new, old in rows]
+    return model(0, challenger), model(1, champion), se(diffs)
 
 
 def floor_failures(metrics: dict[str, float], floors: dict[str, float]) -> list[str]:

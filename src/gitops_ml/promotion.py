@@ -272,26 +272,24 @@ def _decide_and_record(
         if version.tags.get(MODEL_MD5) != md5(paths.model):
             model_file = reg.download_model(version.version, Path(tmp) / "challenger")
         new = _proba(model_file, test, schema)
-        new_scores = champion.scores(y, new, settings, params.seed)
         current = reg.aliases().get(CHAMPION)
         if current == version.version:
             # A rerun after an interrupted one that had already moved the alias.
             decision = champion.Decision(
                 promote=True, reason="already champion", metric=params.registry.metric,
-                challenger=new_scores,
+                challenger=champion.scores(y, new, settings, params.seed),
             )  # fmt: skip
         elif current is None:
+            new_scores = champion.scores(y, new, settings, params.seed)
             decision = champion.decide(new_scores, None, None, params.registry, floors)
         else:
             old_file = reg.download_model(current, Path(tmp) / "champion")
             old = _proba(old_file, test, schema)
+            new_scores, old_scores, delta_se = champion.paired(
+                y, new, old, params.registry.metric, settings, params.seed
+            )
             decision = champion.decide(
-                new_scores,
-                champion.scores(y, old, settings, params.seed),
-                champion.paired_se(y, new, old, params.registry.metric, settings, params.seed),
-                params.registry,
-                floors,
-                champion_version=current,
+                new_scores, old_scores, delta_se, params.registry, floors, current
             )
     lineage_shown = {
         k: v for k, v in version.tags.items() if not k.startswith(("gitops_ml.", "metrics."))
@@ -321,8 +319,9 @@ def _decide_and_record(
         )
         gto_tags = [f"{name}@{gto_v}", assign]
         reg.move_champion(current, version.version)
-    metrics = {f"metrics.{k}": str(v) for k, v in new_scores.metrics.items()}
-    metrics.update({f"metrics.{k}_se": str(v) for k, v in new_scores.se.items()})
+    shown = decision.challenger
+    metrics = {f"metrics.{k}": str(v) for k, v in shown.metrics.items()}
+    metrics.update({f"metrics.{k}_se": str(v) for k, v in shown.se.items()})
     reg.describe(version.version, card)
     if version.run_id:
         reg.log_text(version.run_id, card, f"registry/v{version.version}/model_card.md")
