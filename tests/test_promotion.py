@@ -236,6 +236,8 @@ def test_promotion_lifecycle(
     assert len(v1.tags["requirements.md5"]) == 32
     assert float(v1.tags["metrics.roc_auc"]) == pytest.approx(0.8155, abs=0.01)
     assert v1.description.startswith(f"# Model card: {name} v{first.version}")
+    attached = [a.path for a in reg.client.list_artifacts(run_id, "registry/v1")]
+    assert attached == ["registry/v1/model_card.md"]
     assert reg.aliases() == {CHAMPION: "1", CHALLENGER: "1", "champion-v1": "1"}
     written = json.loads((repo / "reports/promotion/decision.json").read_text())
     assert written["promoted"] is True
@@ -307,6 +309,8 @@ def test_promotion_lifecycle(
     assert bad.returncode == 1
     assert "has no version '99' (versions: 1, 2, 3)" in bad.stderr
     assert "Traceback" not in bad.stderr
+    with pytest.raises(UserError, match=r"has no version 'latest' \(versions: 1, 2, 3\)"):
+        promotion.rollback(repo, params, "latest", "x")
     assert reg.aliases()[CHAMPION] == "2"
 
     # 7. The git record, read from a fresh clone of origin: GTO sees every promotion and rollback.
