@@ -462,6 +462,7 @@ def status_markdown(state: Status) -> str:
     for i, e in enumerate(state.events, start=1):
         old = f"v{e['from']}" if e.get("from") else ""
         lines.append(
-            f"| {i} | {e['at']} | {e['action']} | v{e['version']} | {old} | {e['reason']} |"
+            f"| {i} | {e['at']} | {e['action']} | v{e['version']} | {old} "
+            f"| {e['reason'].replace('|', '/')} |"
         )
     return "\n".join(lines) + "\n"
