@@ -453,6 +453,18 @@ def test_rollback_without_champion_or_reason_is_refused(
         promotion.rollback(tmp_path, fresh, None, "oops")
 
 
+def test_an_unreachable_registry_is_one_clear_message(
+    params: Params, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tracking server that does not answer gives a message naming its URI, no traceback."""
+    uri = f"http://127.0.0.1:{_free_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    with pytest.raises(UserError, match=f"MLflow registry at {uri}: "):
+        promotion.status(params)
+
+
 def test_artifacts_yaml_declares_the_registered_model(params: Params) -> None:
     """GTO's artifacts.yaml names the same model as params.yaml's registry section."""
     declared = yaml.safe_load((ROOT / "artifacts.yaml").read_text())

@@ -206,9 +206,25 @@ def promote(paths: Paths, params: Params, lock_timeout: float = 300.0) -> Outcom
     if commit is None:
         raise UserError(f"{paths.repo}: not a git repository; promotion records a commit")
     name = params.registry.model_name
-    reg = ModelRegistry(name, tracking_uri())
+    uri = tracking_uri()
     schema = FeatureSchema.read(paths.prepared / "schema.json")
     test = pd.read_parquet(paths.prepared / "test.parquet")
+    with registry.errors_named(uri):
+        reg = ModelRegistry(name, uri)
+        return _promote(paths, params, reg, lock, commit, schema, test, lock_timeout)
+
+
+def _promote(
+    paths: Paths,
+    params: Params,
+    reg: ModelRegistry,
+    lock: dict[str, Any],
+    commit: str,
+    schema: FeatureSchema,
+    test: pd.DataFrame,
+    lock_timeout: float,
+) -> Outcome:
+    name = reg.name
     with reg.lock(timeout=lock_timeout):
         registry.fetch_tags(paths.repo)
         version = reg.find_by_commit(commit)
@@ -364,8 +380,13 @@ def rollback(repo: Path, params: Params, to: str | None, reason: str) -> Rollbac
 
     if not reason.strip():
         raise UserError("--reason: give the reason for the rollback (it is recorded)")
-    name = params.registry.model_name
-    reg = ModelRegistry(name, tracking_uri())
+    uri = tracking_uri()
+    with registry.errors_named(uri):
+        return _rollback(repo, ModelRegistry(params.registry.model_name, uri), to, reason)
+
+
+def _rollback(repo: Path, reg: ModelRegistry, to: str | None, reason: str) -> Rollback:
+    name = reg.name
     with reg.lock():
         registry.fetch_tags(repo)
         aliases = reg.aliases()
@@ -424,8 +445,10 @@ def status(params: Params) -> Status:
     """Read the registry of the configured model."""
     from gitops_ml.tracking import tracking_uri
 
-    reg = ModelRegistry(params.registry.model_name, tracking_uri())
-    return Status(reg.name, params.registry.metric, reg.aliases(), reg.versions(), reg.events())
+    uri = tracking_uri()
+    with registry.errors_named(uri):
+        reg = ModelRegistry(params.registry.model_name, uri)
+        return Status(reg.name, params.registry.metric, reg.aliases(), reg.versions(), reg.events())
 
 
 def status_markdown(state: Status) -> str:

@@ -56,6 +56,17 @@ def _version(mv: Any) -> Version:
     )
 
 
+@contextmanager
+def errors_named(uri: str) -> Iterator[None]:
+    """Turn MLflow's errors (server down, refused request) into one message naming the URI."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except MlflowException as exc:
+        raise UserError(f"MLflow registry at {uri}: {exc.message}") from None
+
+
 def _holder() -> str:
     who = os.environ.get("GITHUB_ACTOR") or os.environ.get("USER") or "unknown"
     run = os.environ.get("GITHUB_RUN_ID")
