@@ -11,7 +11,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup run test lint typecheck bench lock clean
+.PHONY: help setup run test lint typecheck bench lock mlflow-ui clean report report-example
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,14 +35,20 @@ test: $(STAMP) ## Run the test suite
 	$(BIN)/pytest
 
 lint: $(STAMP) ## Lint and format-check code, audit workflows
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	@if [ -d .github/workflows ]; then \
 	  $(BIN)/zizmor --offline .github/workflows && \
 	  $(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml; fi
 
 typecheck: $(STAMP) ## Type-check src/ with mypy (strict)
 	$(BIN)/mypy
+
+report: $(STAMP) ## Compare this workspace with main: writes reports/report.md and report.json
+	$(BIN)/gitops-ml report --out reports
+
+report-example: $(STAMP) ## Regenerate docs/example-report/ (a real PR on the default data)
+	$(BIN)/python scripts/report_example.py --out docs/example-report --doc docs/pull-requests.md
 
 bench: $(STAMP) ## Run the benchmarks and write docs/benchmarks.md
 	$(BIN)/python benchmarks/run.py --out docs/benchmarks.md
@@ -53,6 +59,9 @@ LOCK := $(BIN)/uv pip compile pyproject.toml --universal --generate-hashes --no-
 lock: $(BIN)/uv ## Regenerate the hashed, URL-free dependency locks from pyproject.toml
 	$(LOCK) -o requirements/requirements.txt
 	$(LOCK) --extra dev -o requirements/dev.txt
+
+mlflow-ui: $(STAMP) ## Browse the local MLflow runs on http://127.0.0.1:5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
 clean: ## Remove the virtualenv and caches (not data, models or metrics)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

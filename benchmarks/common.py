@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -41,3 +42,22 @@ def timed(cmd: list[str], cwd: Path, repeat: int = 1) -> float:
         subprocess.run(cmd, cwd=cwd, env=env(), check=True, capture_output=True)
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def project_copy(dest: Path) -> Path:
+    """A git repository at `dest` holding the project's files as a fresh clone would."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    for rel in listed:
+        if (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+    for cmd in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "bench"]):
+        subprocess.run([*git, *cmd], cwd=dest, check=True, capture_output=True)
+    return dest

@@ -21,13 +21,17 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import BIN, copy_project, run
 from gitops_ml import promotion, registry, tracking
 from gitops_ml.errors import UserError
+from gitops_ml.files import md5
 from gitops_ml.params import Params, load_params
 from gitops_ml.registry import CHALLENGER, CHAMPION, PREVIOUS, ModelRegistry
 from gitops_ml.schema import FeatureSchema
 from gitops_ml.train import features, fit, save_model
+
+from .conftest import BIN, copy_project, run
+from .workflows.act import STANDINS, run_workflow
+from .workflows.github import FakeGitHub, push_event, workflow_dispatch_event
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,9 +116,8 @@ def _git(repo: Path, env: dict[str, str], *args: str) -> str:
 
 def _set_params(repo: Path, model_name: str) -> Params:
     raw = yaml.safe_load((repo / "params.yaml").read_text())
-    raw["registry"].update(
-        {"model_name": model_name, "metric": "roc_auc", "floors": {"roc_auc": 0.75}}
-    )
+    raw["registry"].update({"model_name": model_name, "metric": "roc_auc"})
+    raw["gates"]["floors"] = {"roc_auc": 0.75}
     raw["registry"].update({"margin": 0.0, "noise": 1.0})
     raw["evaluate"]["bootstrap"] = 30  # enough for the decisions below, and quick
     (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -197,10 +200,14 @@ def _tags(origin: Path, env: dict[str, str]) -> dict[str, str]:
 
 
 def test_promotion_lifecycle(
-    make_repo: Callable[[], Path], env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    make_repo: Callable[[], Path],
+    env: dict[str, str],
+    tool_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """First promotion, a better model promoted, a worse one rejected, an idempotent rerun,
-    rollback and roll-forward: aliases, registry history, git tags and GTO all agree."""
+    rollback (by rollback.yml under act) and roll-forward: aliases, registry history, git tags
+    and GTO all agree."""
     repo = make_repo()
     params = load_params(repo / "params.yaml")
     name = params.registry.model_name
@@ -286,9 +293,23 @@ def test_promotion_lifecycle(
     assert [v.version for v in reg.versions()] == ["1", "2", "3"]
     assert reg.events() == events_before
 
-    # 5. Rollback (to the previous champion) through the CLI, then roll forward to v2.
-    done = run(["gitops-ml", "rollback", "--reason", "latency regression"], repo, env)
-    assert "champion v2 → v1" in done.stdout
+    # 5. Rollback through rollback.yml under act (GitHub stood in), dispatched with a reason
+    # full of shell syntax that must be recorded verbatim; then roll forward to v2 in-process.
+    _git(repo, env, "push", "-q", "origin", "main")
+    hub = FakeGitHub(root=repo.parent, env=tool_env)
+    hub.api.mkdir()
+    reason = 'p99 latency $(touch pwned) `touch pwned` "quoted"'
+    done = run_workflow(
+        WORKFLOWS / "rollback.yml", "workflow_dispatch",
+        workflow_dispatch_event({"version": "", "reason": reason}),
+        workdir=repo, github=hub, scratch=repo.parent / "act", env=tool_env,
+        secrets={"MLFLOW_TRACKING_URI": env["MLFLOW_TRACKING_URI"]},
+    )  # fmt: skip
+    assert done.job_results == {"rollback": "success"}, done.explain()
+    assert "- champion: v1" in done.summary
+    assert not [c for c in done.calls("cache") if c["inputs"]["key"].startswith("registry-")]
+    assert not list(Path(tool_env["HOME"]).rglob("pwned"))
+    assert not list(repo.parent.rglob("pwned"))
     assert reg.aliases()[CHAMPION] == "1"
     assert reg.aliases()[PREVIOUS] == "2"
     forward = promotion.rollback(repo, params, "v2", "fixed upstream")
@@ -302,7 +323,7 @@ def test_promotion_lifecycle(
         ("rollback", "1", "2"),
         ("rollback", "2", "1"),
     ]
-    assert reg.events()[3]["reason"] == "latency regression"
+    assert reg.events()[3]["reason"] == reason
 
     # 6. An unknown version is refused with a clear message, nothing changed.
     bad = run(["gitops-ml", "rollback", "--to", "99", "--reason", "x"], repo, env, check=False)
@@ -331,13 +352,13 @@ def test_promotion_lifecycle(
     message = _git(clone, env, "tag", "-l", "--format=%(contents)", f"{name}@v1.1.0")
     assert f"# Model card: {name} v2" in message
     rolled = _git(clone, env, "tag", "-l", "--format=%(contents)", f"{name}#prod#3")
-    assert "latency regression" in rolled
+    assert reason in rolled
 
     # 8. `gitops-ml registry` shows the state and the history.
     table = run(["gitops-ml", "registry"], repo, env).stdout
     assert "- champion: v2" in table
     assert "- challenger: v3" in table
-    assert "| rollback | v1 | v2 | latency regression |" in table
+    assert f"| rollback | v1 | v2 | {reason} |" in table
 
 
 def test_racing_promotions_leave_consistent_aliases(
@@ -478,3 +499,89 @@ def test_pull_request_number_from_env_or_commit_message() -> None:
     assert promotion.pull_request("Merge pull request #7 from me/branch\n\nbody", {}) == "7"
     assert promotion.pull_request("Tune the model (#19)\n\n* detail (#3)", {}) == "19"
     assert promotion.pull_request("Direct push to main", {}) is None
+
+
+# --- promote.yml and rollback.yml under act, with stand-ins for GitHub ------------------------
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def test_promote_workflow_without_a_tracking_server(
+    repo_copy: Callable[[], Path], tmp_path: Path, tool_env: dict[str, str]
+) -> None:
+    """On a push to main with no MLflow secret, promote.yml registers in a workspace SQLite
+    store, promotes the first model, pushes the GTO tags and releases the model with its card."""
+    repo = repo_copy()
+    remote = tmp_path / "dvc-remote"
+    # The DVC remote only spares the job a full `dvc repro` (it pulls the run-cache instead).
+    run(["dvc", "remote", "add", "--local", "ci", str(remote)], repo, tool_env)
+    run(["dvc", "push", "-q", "--run-cache", "-r", "ci"], repo, tool_env)
+    run(["git", "add", "-A"], repo, tool_env)
+    run(["git", "commit", "-q", "--allow-empty", "-m", "Retrain (#5)"], repo, tool_env)
+    hub = FakeGitHub.create(tmp_path / "github", repo, tool_env)
+    head = hub.sha("refs/heads/main")
+    event = push_event(ref="refs/heads/main", before="0" * 40, after=head)
+
+    done = run_workflow(
+        WORKFLOWS / "promote.yml", "push", event,
+        workdir=repo, github=hub, scratch=tmp_path / "act", env=tool_env,
+        secrets={"DVC_REMOTE_URL": str(remote)},
+    )  # fmt: skip
+    assert done.job_results == {"promote": "success"}, done.explain()
+    name = "churn-classifier"
+    tags = _tags(hub.origin, tool_env)
+    assert tags == {f"{name}#prod#1": head, f"{name}@v1.0.0": head}
+    registry_cache = [c for c in done.calls("cache") if c["inputs"]["key"].startswith("registry-")]
+    assert registry_cache[0]["inputs"]["path"].split() == ["mlflow.db", "mlruns"]
+    store = json.loads((hub.api / "gh.json").read_text())
+    [release] = store["releases"]
+    assert release["tag"] == f"{name}@v1.0.0"
+    assert release["assets"] == ["model.skops", "model_card.md"]
+    assert release["notes"].startswith(f"# Model card: {name} v1\n")
+    create = [c for c in store["calls"] if c["argv"][:2] == ["release", "create"]]
+    assert len(create) == 1
+    assert "--verify-tag" in create[0]["argv"]
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    released = hub.api / "releases" / f"{name}@v1.0.0" / "model.skops"
+    assert md5(released) == lock["stages"]["train"]["outs"][0]["md5"]
+    assert f"## {name} v1: promoted to champion" in done.summary
+    assert "- champion: v1" in done.summary
+    decision = json.loads((done.artifact("promotion") / "decision.json").read_text())
+    assert decision["promoted"] is True
+    assert decision["gto_tags"] == [f"{name}@v1.0.0", f"{name}#prod#1"]
+
+
+def test_release_step_publishes_once(tmp_path: Path, tool_env: dict[str, str]) -> None:
+    """`promote.sh release` publishes the tag's release with model and card; a re-run of the
+    job finds it and publishes nothing twice."""
+    origin = tmp_path / "origin.git"
+    work = tmp_path / "work"
+    run(["git", "init", "-q", "--bare", str(origin)], tmp_path, tool_env)
+    run(["git", "init", "-q", "-b", "main", str(work)], tmp_path, tool_env)
+    (work / "models").mkdir()
+    (work / "models" / "model.skops").write_bytes(b"model")
+    (work / "reports" / "promotion").mkdir(parents=True)
+    (work / "reports" / "promotion" / "model_card.md").write_text("# Model card: m v1\n")
+    run(["git", "commit", "-q", "--allow-empty", "-m", "x"], work, tool_env)
+    run(["git", "tag", "-a", "-m", "card", "m@v1.0.0"], work, tool_env)
+    run(["git", "push", "-q", str(origin), "--tags"], work, tool_env)
+    api = tmp_path / "api"
+    api.mkdir()
+    env = {
+        **tool_env,
+        "PATH": f"{STANDINS / 'bin'}:{tool_env['PATH']}",
+        "ACT_STANDIN_GITHUB": str(api),
+        "ACT_STANDIN_ORIGIN": str(origin),
+        "GH_TOKEN": "stand-in-token",
+        "TAG": "m@v1.0.0",
+    }
+    script = str(ROOT / ".github" / "scripts" / "promote.sh")
+    run([script, "release"], work, env)
+    again = run([script, "release"], work, env)
+    assert "already exists" in again.stdout
+    store = json.loads((api / "gh.json").read_text())
+    assert [r["tag"] for r in store["releases"]] == ["m@v1.0.0"]
+    assert store["releases"][0]["assets"] == ["model.skops", "model_card.md"]
+    missing = run([script, "release"], work, {**env, "TAG": "m@v9.0.0"}, check=False)
+    assert missing.returncode == 1
+    assert "doesn't exist in the repo" in missing.stderr

@@ -98,9 +98,12 @@ def _looks_numeric(series: pd.Series) -> bool:
     return bool(pd.to_numeric(present, errors="coerce").notna().mean() >= NUMERIC_SHARE)
 
 
-def infer_schema(frame: pd.DataFrame, params: DataParams) -> FeatureSchema:
-    """Decide the feature columns and their kinds from params, inferring what params omit."""
-    path = params.raw
+def infer_schema(frame: pd.DataFrame, params: DataParams, source: Path) -> FeatureSchema:
+    """Decide the feature columns and their kinds from params, inferring what params omit.
+
+    `source` is the file the frame came from, named in errors.
+    """
+    path = source
     named = [
         params.target,
         *([params.id_column] if params.id_column else []),
@@ -129,7 +132,7 @@ def infer_schema(frame: pd.DataFrame, params: DataParams) -> FeatureSchema:
     categorical = given_cat if given_cat is not None else [c for c in rest if c not in numeric]
     if not numeric and not categorical:
         raise DataError(f"{path}: no feature columns besides the target and id column")
-    negative = _negative_label(frame, params)
+    negative = _negative_label(frame, params, source)
     return FeatureSchema(
         target=params.target,
         positive_label=str(params.positive_label),
@@ -140,18 +143,18 @@ def infer_schema(frame: pd.DataFrame, params: DataParams) -> FeatureSchema:
     )
 
 
-def _negative_label(frame: pd.DataFrame, params: DataParams) -> str:
+def _negative_label(frame: pd.DataFrame, params: DataParams, source: Path) -> str:
     labels = sorted(frame[params.target].dropna().astype(str).unique())
     positive = str(params.positive_label)
     if positive not in labels:
         raise DataError(
-            f"{params.raw}: column {params.target!r}: positive label {positive!r} does not occur; "
+            f"{source}: column {params.target!r}: positive label {positive!r} does not occur; "
             f"the values present are {labels}"
         )
     others = [label for label in labels if label != positive]
     if not others:
         raise DataError(
-            f"{params.raw}: column {params.target!r} holds only {positive!r}; expected two classes"
+            f"{source}: column {params.target!r} holds only {positive!r}; expected two classes"
         )
     return others[0] if len(others) == 1 else _majority_other(frame, params, positive)
 
@@ -175,6 +178,7 @@ def validate(table: Table, schema: FeatureSchema, max_missing: float) -> pd.Data
     missing_check = pa.Check(
         lambda s: bool(s.isna().mean() <= max_missing),
         element_wise=False,
+        ignore_na=False,
         error=f"more than {max_missing:.0%} of values missing (data.max_missing)",
     )
     columns: dict[str, pa.Column] = {
@@ -210,22 +214,22 @@ def _describe_failures(
     table: Table, cases: pd.DataFrame, labels: list[str], schema: FeatureSchema
 ) -> str:
     lines = [f"{table.path}: the data does not match the expected schema"]
+    cases = cases.drop_duplicates(subset=["column", "index", "failure_case"])
     for column, group in cases.groupby("column", sort=True, dropna=False):
         check = str(group["check"].iloc[0])
         rows = [table.where(i) for i in group["index"].dropna().head(5)]
-        values = [repr(v) for v in group["failure_case"].head(5)]
+        values = ", ".join(repr(v) for v in group["failure_case"].head(5))
         at = f" at {', '.join(rows)}" if rows else ""
+        more = f" (and {len(group) - 5} more)" if len(group) > 5 else ""
         if column == schema.target and "isin" in check:
             what = f"expected only {labels} (the positive label and one other), got {values}"
-        elif column == schema.target and "not_nullable" in check:
-            what = "the target must not be missing"
-        elif "coerce_dtype" in check or "dtype" in check:
-            what = f"expected numbers, got {values}"
         elif "not_nullable" in check:
             what = "values must not be missing"
+        elif "coerce_dtype" in check or "dtype" in check:
+            what = f"expected numbers, got {values}"
         else:
             what = check
-        lines.append(f"  column {column!r}{at}: {what}")
+        lines.append(f"  column {column!r}{at}{more}: {what}")
     return "\n".join(lines)
 
 
@@ -252,7 +256,7 @@ def prepare(
 ) -> tuple[pd.DataFrame, pd.DataFrame, FeatureSchema]:
     """Pure core of the stage: cleaned, validated, split data and the schema it follows."""
     cleaned = Table(frame=clean(table.frame), path=table.path)
-    schema = infer_schema(cleaned.frame, params)
+    schema = infer_schema(cleaned.frame, params, table.path)
     typed = validate(cleaned, schema, params.max_missing)
     train, test = split(typed, schema.target, params.test_size, seed)
     return train, test, with_statistics(schema, train)

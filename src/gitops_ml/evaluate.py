@@ -132,10 +132,14 @@ def importance(
 ) -> list[dict[str, Any]]:
     """Permutation importance of each input column (drop in ROC AUC), the `top` largest."""
     from sklearn.inspection import permutation_importance
+    from threadpoolctl import threadpool_limits
 
-    result = permutation_importance(
-        pipeline, x, y, scoring="roc_auc", n_repeats=5, random_state=seed, n_jobs=1
-    )
+    # Hundreds of small predictions: one thread each is faster than OpenMP's start-up and
+    # spinning, and collapses far less when the machine is busy.
+    with threadpool_limits(limits=1):
+        result = permutation_importance(
+            pipeline, x, y, scoring="roc_auc", n_repeats=5, random_state=seed, n_jobs=1
+        )
     table = pd.DataFrame(
         {"feature": x.columns, "importance": result.importances_mean, "std": result.importances_std}
     ).sort_values(["importance", "feature"], ascending=[False, True])

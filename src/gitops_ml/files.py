@@ -32,13 +32,18 @@ def _umask() -> int:
     return mask
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write text atomically."""
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write bytes atomically."""
 
     def write(tmp: Path) -> None:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_bytes(data)
 
     write_atomic(path, write)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write UTF-8 text atomically."""
+    write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -133,10 +133,6 @@ class RegistryParams(_Section):
     metric: str = Field(
         default="roc_auc", description="The metric that decides champion against challenger."
     )
-    floors: dict[str, float] = Field(
-        default_factory=dict,
-        description="Least acceptable value of each metric (a ceiling for lower-is-better ones).",
-    )
     margin: float = Field(
         default=0.0,
         ge=0,
@@ -157,21 +153,54 @@ class RegistryParams(_Section):
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, metric: str) -> str:
-        from gitops_ml.evaluate import METRICS
+        from gitops_ml.metric_names import METRICS
 
         if metric not in METRICS:
             raise ValueError(f"expected one of {list(METRICS)}")
         return metric
 
-    @field_validator("floors")
-    @classmethod
-    def _known_floors(cls, floors: dict[str, float]) -> dict[str, float]:
-        from gitops_ml.evaluate import METRICS
 
-        unknown = sorted(set(floors) - set(METRICS))
+class GatesParams(_Section):
+    """The quality gate of pull requests; `report` reads it from the base revision."""
+
+    floors: dict[str, float] = Field(
+        default_factory=dict,
+        description="Worst acceptable value per metric: a minimum, or a maximum for "
+        "lower-is-better metrics (log_loss, brier).",
+    )
+    max_drop: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict,
+        description="Largest allowed worsening versus the base per metric, in the metric's "
+        "units; counted only when the change is beyond noise.",
+    )
+    must_improve: str | None = Field(
+        default=None, description="A metric that must improve beyond noise; none = no such rule."
+    )
+    noise_z: float = Field(
+        default=1.96,
+        gt=0,
+        description="A change is beyond noise when "
+        "|change| > noise_z * sqrt(se_base² + se_branch²).",
+    )
+
+    @field_validator("floors", "max_drop")
+    @classmethod
+    def _known_metrics(cls, values: dict[str, float]) -> dict[str, float]:
+        from gitops_ml.metric_names import METRICS
+
+        unknown = sorted(set(values) - set(METRICS))
         if unknown:
             raise ValueError(f"unknown metrics {unknown}; expected some of {list(METRICS)}")
-        return floors
+        return values
+
+    @field_validator("must_improve")
+    @classmethod
+    def _known_metric(cls, value: str | None) -> str | None:
+        from gitops_ml.metric_names import METRICS
+
+        if value is not None and value not in METRICS:
+            raise ValueError(f"unknown metric {value!r}; expected one of {list(METRICS)}")
+        return value
 
 
 class Params(_Section):
@@ -183,6 +212,7 @@ class Params(_Section):
     evaluate: EvaluateParams
     mlflow: MlflowParams
     registry: RegistryParams
+    gates: GatesParams
 
     @model_validator(mode="after")
     def _features_disjoint(self) -> Params:

@@ -280,7 +280,7 @@ def _decide_and_record(
     test: pd.DataFrame,
 ) -> Outcome:
     name = params.registry.model_name
-    floors = params.registry.floors
+    floors = params.gates.floors  # the same floors as the pull-request gate
     y = test[schema.target].to_numpy(dtype=np.int8)
     settings = params.evaluate
     with tempfile.TemporaryDirectory(prefix="gitops-ml-promote-") as tmp:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import re
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +22,8 @@ from gitops_ml.schema import FeatureSchema
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
+
+_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
 
 
 def build_estimator(params: TrainParams, seed: int) -> Any:
@@ -79,12 +84,43 @@ def fit(train: pd.DataFrame, schema: FeatureSchema, params: TrainParams, seed: i
 
 
 def save_model(pipeline: Pipeline, path: Path) -> None:
-    """Save with skops (no pickle: loading it cannot run arbitrary code)."""
+    """Save with skops (no pickle: loading it cannot run arbitrary code), byte-reproducibly."""
     import skops.io
 
-    from gitops_ml.files import write_atomic
+    from gitops_ml.files import write_bytes
 
-    write_atomic(path, lambda tmp: skops.io.dump(pipeline, tmp))
+    write_bytes(path, canonical_skops(skops.io.dumps(pipeline)))
+
+
+def canonical_skops(data: bytes) -> bytes:
+    """The same skops archive with deterministic names, so one model always has one hash.
+
+    skops names its arrays and memo entries after `id()` of the objects (memory addresses)
+    and stamps zip entries with the current time; both change on every run. Renumbering them
+    in order of first appearance, consistently, keeps the archive's meaning and fixes its bytes.
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        schema = archive.read("schema.json").decode()
+        ids: dict[str, int] = {}
+        schema = re.sub(
+            r'"__id__": (\d+)',
+            lambda m: f'"__id__": {ids.setdefault(m.group(1), len(ids))}',
+            schema,
+        )
+        files: dict[str, str] = {}
+        schema = re.sub(
+            r'"file": "(\d+)\.npy"',
+            lambda m: f'"file": "{files.setdefault(m.group(1), f"{len(files):06d}")}.npy"',
+            schema,
+        )
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as canonical:
+            canonical.writestr(zipfile.ZipInfo("schema.json", _EPOCH), schema)
+            for old, new in files.items():
+                canonical.writestr(
+                    zipfile.ZipInfo(f"{new}.npy", _EPOCH), archive.read(f"{old}.npy")
+                )
+    return out.getvalue()
 
 
 # Types a model file of this pipeline may hold. skops refuses any other type unless trusted,

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The steps of .github/workflows/pr.yml, one subcommand each, so they run (and are tested)
+# outside GitHub too:
+#   reproduce  dvc repro; with --pull when the DVC_REMOTE_URL secret names a remote
+#   report     gitops-ml report --check against origin/$BASE_REF; records the gate verdict
+#              in $GITHUB_OUTPUT (gate=pass|fail) instead of failing, so the summary,
+#              artifact and comment steps still run
+#   summary    append the report (or why there is none) to $GITHUB_STEP_SUMMARY
+#   comment    create or update the ONE sticky CML comment on the pull request
+#   gate       fail when the report step recorded gate=fail, repeating the verdict line
+set -euo pipefail
+
+REPORT_DIR="${REPORT_DIR:-reports/pr}"
+# Fixed: CML finds the comment to update by this title, so it must never vary between runs.
+COMMENT_TITLE="gitops-ml model report"
+
+reproduce() {
+  # A secret that is not configured arrives as an empty variable; to boto3 that is not "unset".
+  local name
+  for name in AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY; do
+    [[ -n "${!name:-}" ]] || unset "$name"
+  done
+  if [[ -n "${DVC_REMOTE_URL:-}" ]]; then
+    # --local: written to .dvc/config.local (gitignored), so the workspace stays clean.
+    dvc remote add --local --force --default ci "$DVC_REMOTE_URL"
+    echo "DVC remote configured: pulling data and run-cache, re-running only what changed."
+    dvc repro --pull
+  else
+    echo "No DVC remote configured (secret DVC_REMOTE_URL is empty): reproducing from scratch."
+    dvc repro
+  fi
+}
+
+report() {
+  : "${BASE_REF:?BASE_REF must name the base branch of the pull request}"
+  rm -rf "$REPORT_DIR"
+  local code=0
+  gitops-ml report --base "origin/$BASE_REF" --out "$REPORT_DIR" --check || code=$?
+  if [[ ! -s "$REPORT_DIR/report.md" ]]; then
+    echo "::error title=No report::gitops-ml report exited $code without writing $REPORT_DIR/report.md"
+    exit $((code == 0 ? 1 : code))
+  fi
+  local gate=pass
+  ((code == 0)) || gate=fail
+  echo "gate=$gate" >>"${GITHUB_OUTPUT:-/dev/null}"
+  echo "Quality gate: $gate (gitops-ml report exited $code)"
+}
+
+summary() {
+  local out="${GITHUB_STEP_SUMMARY:-/dev/stdout}"
+  if [[ -s "$REPORT_DIR/report.md" ]]; then
+    cat "$REPORT_DIR/report.md" >>"$out"
+  else
+    printf '%s\n' "## $COMMENT_TITLE" "" \
+      "No report was written: an earlier step failed. See the job log." >>"$out"
+  fi
+}
+
+comment() {
+  # --publish=false: keep charts out of CML's public image host (private repositories);
+  # the report draws its charts as mermaid blocks, and the PNGs travel in the artifact.
+  cml comment update --target=pr --watermark-title="$COMMENT_TITLE" --publish=false \
+    "$REPORT_DIR/report.md"
+}
+
+gate() {
+  case "${GATE:-}" in
+  pass)
+    echo "Quality gate passed."
+    ;;
+  fail)
+    local verdict
+    verdict="$(head -n 1 "$REPORT_DIR/report.md" 2>/dev/null || true)"
+    echo "::error title=Quality gate failed::${verdict:-see $REPORT_DIR/report.md}"
+    exit 1
+    ;;
+  *)
+    echo "::error title=No verdict::the report step recorded no gate verdict"
+    exit 1
+    ;;
+  esac
+}
+
+case "${1:-}" in
+reproduce | report | summary | comment | gate) "$1" ;;
+*)
+  echo "usage: $0 {reproduce|report|summary|comment|gate}" >&2
+  exit 2
+  ;;
+esac

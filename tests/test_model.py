@@ -1,0 +1,112 @@
+"""Behavioural tests of the trained model on the default data, and its file format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gitops_ml import train
+from gitops_ml.data import Table, prepare
+from gitops_ml.errors import UserError
+from gitops_ml.params import LogisticRegressionParams, Params, RandomForestParams, TrainParams
+from gitops_ml.schema import FeatureSchema
+
+
+@pytest.fixture(scope="module")
+def fitted(params: Params, raw_frame: pd.DataFrame) -> tuple[object, pd.DataFrame, FeatureSchema]:
+    """The configured model fitted on the default training split, and the test split."""
+    train_split, test, schema = prepare(Table(raw_frame, Path(params.data.raw)), params.data, 0)
+    return train.fit(train_split, schema, params.train, params.seed), test, schema
+
+
+def _proba(model: object, frame: pd.DataFrame, schema: FeatureSchema) -> np.ndarray:
+    return model.predict_proba(train.features(frame, schema))[:, 1]  # type: ignore[attr-defined]
+
+
+def _with(frame: pd.DataFrame, column: str, value: object) -> pd.DataFrame:
+    out = frame.copy()
+    if isinstance(out[column].dtype, pd.CategoricalDtype):
+        out[column] = pd.Categorical([value] * len(out))
+    else:
+        out[column] = value
+    return out
+
+
+def test_month_to_month_contract_scores_higher_risk(fitted: tuple) -> None:
+    """All else equal, a month-to-month contract scores more churn risk than a two-year one."""
+    model, test, schema = fitted
+    monthly = _proba(model, _with(test, "contract", "Month-to-month"), schema)
+    two_year = _proba(model, _with(test, "contract", "Two year"), schema)
+    assert (monthly > two_year).mean() > 0.9
+    assert (monthly - two_year).mean() > 0.1
+
+
+def test_gender_barely_moves_the_score(fitted: tuple) -> None:
+    """Flipping the gender flag moves scores little on average and in no clear direction."""
+    model, test, schema = fitted
+    shift = _proba(model, _with(test, "female", 1.0), schema) - _proba(
+        model, _with(test, "female", 0.0), schema
+    )
+    assert np.abs(shift).mean() < 0.03
+    assert abs(shift.mean()) < 0.02
+    assert np.median(np.abs(shift)) < 0.02
+
+
+def test_unseen_category_and_missing_numbers_are_scored(fitted: tuple) -> None:
+    """A category never seen in training and a missing number still give a probability."""
+    model, test, schema = fitted
+    odd = _with(_with(test.head(20), "contract", "Three year"), "total_charges", np.nan)
+    proba = _proba(model, odd, schema)
+    assert proba.shape == (20,)
+    assert np.all((proba >= 0) & (proba <= 1))
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        LogisticRegressionParams(type="logistic_regression", C=0.5),
+        RandomForestParams(type="random_forest", n_estimators=30, min_samples_leaf=5),
+    ],
+)
+def test_every_estimator_learns(
+    model: LogisticRegressionParams | RandomForestParams, params: Params, raw_frame: pd.DataFrame
+) -> None:
+    """Each supported estimator, with balanced class weights, beats chance clearly."""
+    from sklearn.metrics import roc_auc_score
+
+    train_split, test, schema = prepare(Table(raw_frame, Path(params.data.raw)), params.data, 0)
+    settings = TrainParams(model=model, class_weight="balanced")
+    fitted_model = train.fit(train_split, schema, settings, seed=0)
+    assert fitted_model.named_steps["model"].class_weight == "balanced"
+    assert roc_auc_score(test[schema.target], _proba(fitted_model, test, schema)) > 0.8
+
+
+def test_model_file_round_trips_byte_identically(fitted: tuple, tmp_path: Path) -> None:
+    """Saving twice gives the same bytes, and the loaded model predicts the same."""
+    model, test, schema = fitted
+    train.save_model(model, tmp_path / "a.skops")  # type: ignore[arg-type]
+    train.save_model(model, tmp_path / "b.skops")  # type: ignore[arg-type]
+    assert (tmp_path / "a.skops").read_bytes() == (tmp_path / "b.skops").read_bytes()
+    loaded = train.load_model(tmp_path / "a.skops")
+    np.testing.assert_array_equal(_proba(loaded, test, schema), _proba(model, test, schema))
+
+
+def test_load_refuses_unexpected_types(tmp_path: Path) -> None:
+    """A model file holding types outside scikit-learn and numpy is not loaded."""
+    import fractions
+
+    import skops.io
+
+    path = tmp_path / "odd.skops"
+    skops.io.dump(fractions.Fraction(1, 3), path)
+    with pytest.raises(UserError, match=r"unexpected types \['fractions.Fraction'\]"):
+        train.load_model(path)
+
+
+def test_load_names_a_missing_file(tmp_path: Path) -> None:
+    """A missing model file is a clear error, not a traceback."""
+    with pytest.raises(UserError, match="model file not found"):
+        train.load_model(tmp_path / "none.skops")

@@ -1,0 +1,1 @@
+"""Run the GitHub workflows locally with act and stand-ins (see docs/workflows.md)."""
