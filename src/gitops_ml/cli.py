@@ -83,6 +83,83 @@ def evaluate(
 
 
 @app.command()
+def promote(
+    model: Annotated[Path, typer.Option(help="Model file built at this commit.")] = Path(
+        "models/model.skops"
+    ),
+    prepared: Annotated[Path, typer.Option(help="Directory written by `prepare`.")] = Path(
+        "data/prepared"
+    ),
+    lock: Annotated[Path, typer.Option(help="dvc.lock of this commit.")] = Path("dvc.lock"),
+    requirements: Annotated[
+        Path, typer.Option(help="Dependency lock whose hash is recorded.")
+    ] = Path("requirements/requirements.txt"),
+    out: Annotated[Path, typer.Option(help="Directory for decision.json/.md, model_card.md.")] = (
+        Path("reports/promotion")
+    ),
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Register this commit's model; make it champion if it beats the current one."""
+    from gitops_ml import promotion
+
+    settings = _load(params)
+    paths = promotion.Paths(
+        repo=Path.cwd(),
+        model=model,
+        prepared=prepared,
+        lock=lock,
+        requirements=requirements,
+        out=out,
+    )
+    outcome = promotion.promote(paths, settings)
+    verdict = "promoted to champion" if outcome.decision.promote else "not promoted"
+    again = " (rerun: nothing new recorded)" if outcome.rerun else ""
+    typer.echo(
+        f"{settings.registry.model_name} v{outcome.version}: {verdict}{again}: "
+        f"{outcome.decision.reason} → {out / 'decision.json'}"
+    )
+    for tag in outcome.gto_tags:
+        typer.echo(f"tag {tag}")
+
+
+@app.command()
+def rollback(
+    reason: Annotated[str, typer.Option(help="Why the champion is rolled back (recorded).")],
+    to: Annotated[
+        str | None, typer.Option(help="Version to make champion; default: the previous one.")
+    ] = None,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Point `champion` back at the previous (or given) version."""
+    from gitops_ml import promotion
+
+    settings = _load(params)
+    done = promotion.rollback(Path.cwd(), settings, to, reason)
+    typer.echo(
+        f"{settings.registry.model_name}: champion v{done.from_version} → v{done.to_version} "
+        f"(tag {done.gto_tag}): {done.reason}"
+    )
+
+
+@app.command()
+def registry(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON, not markdown.")] = False,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Show the champion, the challenger and the history of the registered model."""
+    import json
+    from dataclasses import asdict
+
+    from gitops_ml import promotion
+
+    state = promotion.status(_load(params))
+    if as_json:
+        typer.echo(json.dumps(asdict(state), indent=2, sort_keys=True))
+    else:
+        typer.echo(promotion.status_markdown(state), nl=False)
+
+
+@app.command()
 def report(
     out: Annotated[Path, typer.Option(help="Directory for report.md, report.json and PNGs.")],
     base: Annotated[

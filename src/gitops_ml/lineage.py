@@ -34,6 +34,11 @@ def git_branch(cwd: Path | None = None) -> str | None:
     return None if name in (None, "HEAD") else name
 
 
+def git_message(cwd: Path | None = None) -> str:
+    """The full message of the checked-out commit ('' outside a git repository)."""
+    return _git("log", "-1", "--format=%B", cwd=cwd) or ""
+
+
 def git_dirty(cwd: Path | None = None) -> bool:
     """True when tracked files differ from the commit."""
     return bool(_git("status", "--porcelain", "--untracked-files=no", cwd=cwd))

@@ -124,9 +124,40 @@ class MlflowParams(_Section):
 class RegistryParams(_Section):
     """The MLflow Model Registry entry that promotion writes and serving reads."""
 
+    # Also the GTO artifact name in git tags, hence GTO's stricter alphabet (no dots).
     model_name: str = Field(
-        min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Registered model name."
+        min_length=1,
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?$",
+        description="Registered model name (letters, digits, '-', '_').",
     )
+    metric: str = Field(
+        default="roc_auc", description="The metric that decides champion against challenger."
+    )
+    margin: float = Field(
+        default=0.0,
+        ge=0,
+        description="Improvement required to replace the champion; 0 = not worse beyond noise.",
+    )
+    noise: float = Field(
+        default=1.0,
+        ge=0,
+        description="Paired standard errors of difference counted as noise (when margin is 0).",
+    )
+    intended_use: str = Field(
+        default="", description="What the model is for, quoted in its model card."
+    )
+    limitations: list[str] = Field(
+        default_factory=list, description="Known limitations, listed in the model card."
+    )
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, metric: str) -> str:
+        from gitops_ml.metric_names import METRICS
+
+        if metric not in METRICS:
+            raise ValueError(f"expected one of {list(METRICS)}")
+        return metric
 
 
 class GatesParams(_Section):

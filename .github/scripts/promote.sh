@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The steps of .github/workflows/promote.yml and rollback.yml, one subcommand each, so they run
+# (and are tested) outside GitHub too:
+#   reproduce  dvc repro; with --pull when the DVC_REMOTE_URL secret names a remote
+#   promote    gitops-ml promote; records promoted=true|false, version and tag in $GITHUB_OUTPUT
+#   release    gh release create <tag> with the model file and its model card (zero-secrets record)
+#   rollback   gitops-ml rollback [--to $VERSION] --reason "$REASON"
+#   summary    append the decision, model card and registry state to $GITHUB_STEP_SUMMARY
+# Without the MLFLOW_TRACKING_URI secret the registry is the SQLite store mlflow.db in the
+# workspace (kept between runs by the workflow's cache step); the git tags and the release are
+# the durable record either way.
+set -euo pipefail
+
+PROMOTION_DIR="${PROMOTION_DIR:-reports/promotion}"
+MODEL="${MODEL:-models/model.skops}"
+
+identity() {
+  # GTO writes annotated tags: they need a tagger.
+  git config user.name >/dev/null || git config user.name "github-actions[bot]"
+  git config user.email >/dev/null ||
+    git config user.email "41898282+github-actions[bot]@users.noreply.github.com"
+}
+
+registry_kind() {
+  if [[ -n "${MLFLOW_TRACKING_URI:-}" ]]; then
+    echo "Registry: the tracking server from the MLFLOW_TRACKING_URI secret."
+  else
+    echo "Registry: no MLFLOW_TRACKING_URI secret; using the workspace's SQLite store mlflow.db."
+  fi
+}
+
+reproduce() {
+  if [[ -n "${DVC_REMOTE_URL:-}" ]]; then
+    # --local: written to .dvc/config.local (gitignored), so the workspace stays clean.
+    dvc remote add --local --force --default ci "$DVC_REMOTE_URL"
+    echo "DVC remote configured: pulling outputs and run-cache, re-running only what changed."
+    dvc repro --pull
+  else
+    echo "No DVC remote configured (secret DVC_REMOTE_URL is empty): reproducing from scratch."
+    dvc repro
+  fi
+}
+
+promote() {
+  identity
+  registry_kind
+  rm -rf "$PROMOTION_DIR"
+  gitops-ml promote --model "$MODEL" --out "$PROMOTION_DIR"
+  local decision="$PROMOTION_DIR/decision.json"
+  {
+    echo "promoted=$(jq -r '.promoted' "$decision")"
+    echo "version=$(jq -r '.version' "$decision")"
+    echo "tag=$(jq -r '.gto_tags[0] // ""' "$decision")"
+  } >>"${GITHUB_OUTPUT:-/dev/null}"
+}
+
+release() {
+  : "${TAG:?TAG must name the registration tag to release}"
+  local notes="$PROMOTION_DIR/model_card.md"
+  if gh release view "$TAG" >/dev/null 2>&1; then
+    echo "Release $TAG already exists (a re-run of this promotion): nothing to publish."
+    return 0
+  fi
+  # --verify-tag: release only the tag promote pushed, never create a new one.
+  gh release create "$TAG" "$MODEL" "$notes" \
+    --verify-tag --title "$TAG" --notes-file "$notes"
+}
+
+rollback() {
+  identity
+  registry_kind
+  : "${REASON:?REASON must say why the champion is rolled back}"
+  local args=(--reason "$REASON")
+  if [[ -n "${VERSION:-}" ]]; then
+    args+=(--to "$VERSION")
+  fi
+  gitops-ml rollback "${args[@]}"
+}
+
+summary() {
+  local out="${GITHUB_STEP_SUMMARY:-/dev/stdout}"
+  if [[ -s "$PROMOTION_DIR/decision.md" ]]; then
+    cat "$PROMOTION_DIR/decision.md" >>"$out"
+    printf '\n<details><summary>Model card</summary>\n\n' >>"$out"
+    cat "$PROMOTION_DIR/model_card.md" >>"$out"
+    printf '\n</details>\n\n' >>"$out"
+  fi
+  gitops-ml registry >>"$out" || echo "(the registry could not be read: see the job log)" >>"$out"
+}
+
+case "${1:-}" in
+reproduce | promote | release | rollback | summary) "$1" ;;
+*)
+  echo "usage: $0 {reproduce|promote|release|rollback|summary}" >&2
+  exit 2
+  ;;
+esac
