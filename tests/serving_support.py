@@ -96,12 +96,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(url: str, proc: subprocess.Popen[str], timeout: float = 120.0) -> None:
-    """Wait for `url` to answer 200, failing early if the process exits."""
+def wait_until(
+    url: str, proc: subprocess.Popen[str], log_path: Path, timeout: float = 120.0
+) -> None:
+    """Wait for `url` to answer 200, failing early (with its log) if the process exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            out = proc.stdout.read() if proc.stdout else ""
+            out = log_path.read_text()
             pytest.fail(f"process exited with {proc.returncode} before {url} answered:\n{out}")
         try:
             if httpx.get(url, timeout=2).status_code == 200:
@@ -114,20 +116,25 @@ def wait_until(url: str, proc: subprocess.Popen[str], timeout: float = 120.0) ->
 
 @contextmanager
 def process(cmd: list[str], cwd: Path, env: dict[str, str], ready_url: str) -> Iterator[None]:
-    """Run a server process until the block ends; it must answer `ready_url` first."""
-    proc = subprocess.Popen(
-        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    try:
-        wait_until(ready_url, proc)
-        yield
-    finally:
-        proc.terminate()
+    """Run a server process until the block ends; it must answer `ready_url` first.
+
+    Its output goes to a log file beside it (a pipe nobody reads would fill up and stall it).
+    """
+    log_path = cwd / f"{Path(cmd[0]).name}-{free_port()}.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True
+        )
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            wait_until(ready_url, proc, log_path)
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 @dataclass(frozen=True)
@@ -137,12 +144,9 @@ class MlflowServer:
     uri: str
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(
-    tmp_path_factory: pytest.TempPathFactory, tool_env: dict[str, str]
-) -> Iterator[MlflowServer]:
-    """A real MLflow tracking and registry server, SQLite-backed, serving artifacts."""
-    home = tmp_path_factory.mktemp("mlflow")
+@contextmanager
+def start_mlflow_server(home: Path, env: dict[str, str]) -> Iterator[MlflowServer]:
+    """A real MLflow tracking and registry server on loopback, SQLite-backed, serving artifacts."""
     port = free_port()
     cmd = [
         str(BIN / "mlflow"),
@@ -159,8 +163,19 @@ def mlflow_server(
         str(home / "artifacts"),
     ]
     uri = f"http://127.0.0.1:{port}"
-    with process(cmd, home, tool_env, f"{uri}/health"):
+    # No background job runner: nothing here uses MLflow's server-side jobs.
+    server_env = {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    with process(cmd, home, server_env, f"{uri}/health"):
         yield MlflowServer(uri)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(
+    tmp_path_factory: pytest.TempPathFactory, tool_env: dict[str, str]
+) -> Iterator[MlflowServer]:
+    """A session-wide MLflow server for the serving tests."""
+    with start_mlflow_server(tmp_path_factory.mktemp("mlflow"), tool_env) as server:
+        yield server
 
 
 @contextmanager

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import gto.api
-import httpx
 import pandas as pd
 import pytest
 import yaml
@@ -30,6 +27,7 @@ from gitops_ml.schema import FeatureSchema
 from gitops_ml.train import features, fit, save_model
 
 from .conftest import BIN, copy_project, run
+from .serving_support import free_port, start_mlflow_server
 from .workflows.act import STANDINS, run_workflow
 from .workflows.github import FakeGitHub, push_event, workflow_dispatch_event
 
@@ -42,59 +40,13 @@ WEAK = {"max_iter": 20, "max_leaf_nodes": 2}
 BETTER = {"max_iter": 30, "max_leaf_nodes": 8, "learning_rate": 0.1}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def mlflow_server(
     tmp_path_factory: pytest.TempPathFactory, tool_env: dict[str, str]
 ) -> Iterator[str]:
-    """A real MLflow tracking server on loopback with an SQLite store; yields its URI."""
-    home = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
-    log = (home / "server.log").open("w")
-    proc = subprocess.Popen(
-        [
-            str(BIN / "mlflow"),
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{home / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(home / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        # No background job runner: nothing here uses MLflow's server-side jobs.
-        env={**tool_env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"mlflow server exited: {(home / 'server.log').read_text()}")
-            try:
-                if httpx.get(f"{uri}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("mlflow server did not answer /health within 120 s")
-            time.sleep(0.5)
-        yield uri
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+    """A registry of this module's own on a real MLflow server; yields its URI."""
+    with start_mlflow_server(tmp_path_factory.mktemp("mlflow-server"), tool_env) as server:
+        yield server.uri
 
 
 @pytest.fixture
@@ -478,7 +430,7 @@ def test_an_unreachable_registry_is_one_clear_message(
     params: Params, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A tracking server that does not answer gives a message naming its URI, no traceback."""
-    uri = f"http://127.0.0.1:{_free_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")

@@ -53,7 +53,10 @@ def _quiet() -> Iterator[None]:
 def _client(settings: MlflowParams) -> Any:
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri())
+    uri = tracking_uri()
+    # The tracking server is the registry too; set both so no earlier registry URI lingers.
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     mlflow.set_experiment(settings.experiment)
     return mlflow
 
