@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gitops_ml.errors import ParamsError
@@ -331,11 +330,18 @@ def _describe(error: ValidationError, path: Path) -> str:
 
 def load_params(path: Path = Path("params.yaml")) -> Params:
     """Read and validate params.yaml; raise ParamsError naming the key on any problem."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ParamsError(f"{path}: file not found") from None
-    except yaml.YAMLError as exc:
+    # YAML 1.2, as DVC reads it: `dvc exp run -S` rewrites params.yaml without quotes, and a
+    # YAML 1.1 reader would then turn a label such as `Yes` into a boolean.
+    try:
+        raw = YAML(typ="safe").load(text)
+    except YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping of sections at the top level")

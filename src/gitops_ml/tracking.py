@@ -1,7 +1,8 @@
 """MLflow tracking: the only module of the pipeline that talks to a tracking server.
 
 The tracking URI comes from MLFLOW_TRACKING_URI; without it, an SQLite file `mlflow.db` in the
-working directory (the repo root under `dvc repro`).
+project root (DVC_ROOT under DVC, which names the project even when a queued experiment runs in
+a temporary copy; else the working directory).
 """
 
 from __future__ import annotations
@@ -31,9 +32,22 @@ MODEL_TAG = "gitops_ml.model_md5"
 SCHEMA_METADATA = "gitops_ml_schema"
 
 
+def project_root() -> Path:
+    """The project's root: DVC_ROOT when DVC runs the command, else the working directory.
+
+    Queued (`dvc exp run --queue`) and `--temp` experiments run in a temporary copy under
+    .dvc/tmp/exps/ that is deleted afterwards; DVC points DVC_ROOT at the project itself.
+    """
+    return Path(os.environ.get("DVC_ROOT") or Path.cwd())
+
+
 def tracking_uri() -> str:
-    """MLFLOW_TRACKING_URI, or the embedded SQLite store in the working directory."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+    """MLFLOW_TRACKING_URI, or the embedded SQLite store in the project root.
+
+    So an experiment run in DVC's temporary copy logs to the project's own `mlflow.db`
+    instead of one that vanishes with the copy.
+    """
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / 'mlflow.db'}"
 
 
 @contextmanager
@@ -53,16 +67,29 @@ def _quiet() -> Iterator[None]:
 def _client(settings: MlflowParams) -> Any:
     import mlflow
 
+    embedded = not os.environ.get("MLFLOW_TRACKING_URI")  # read first: set_tracking_uri sets it
     uri = tracking_uri()
     # The tracking server is the registry too; set both so no earlier registry URI lingers.
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    root = project_root()
+    if (
+        embedded
+        and root.resolve() != Path.cwd().resolve()
+        and mlflow.get_experiment_by_name(settings.experiment) is None
+    ):
+        # A new experiment keeps its artifacts under ./mlruns of the process that creates it:
+        # from DVC's temporary copy, create it in the project's mlruns instead.
+        mlflow.create_experiment(
+            settings.experiment,
+            artifact_location=(root / "mlruns" / settings.experiment).as_uri(),
+        )
     mlflow.set_experiment(settings.experiment)
     return mlflow
 
 
 def lineage_tags(data_files: list[Path]) -> dict[str, str]:
-    """Tags that tie a run to its code and data: commit, branch, and data hashes."""
+    """Tags that tie a run to its code and data: commit, branch, data hashes, DVC experiment."""
     lock = lineage.read_lock()
     tags = {
         "git.commit": lineage.git_commit() or "unknown",
@@ -74,6 +101,9 @@ def lineage_tags(data_files: list[Path]) -> dict[str, str]:
             tags[f"dvc.prepare.{dep['path']}"] = str(dep["md5"])
     for path in data_files:
         tags[f"data.md5.{path.as_posix()}"] = md5(path)
+    # Set by DVC in `dvc exp run`: joins this run with its row in `dvc exp show`.
+    if os.environ.get("DVC_EXP_NAME"):
+        tags["dvc.experiment"] = os.environ["DVC_EXP_NAME"]
     return tags
 
 
