@@ -11,7 +11,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup run test lint typecheck bench lock mlflow-ui clean report report-example
+.PHONY: help setup run test lint typecheck bench lock mlflow-ui clean report report-example docs
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,6 +49,9 @@ report: $(STAMP) ## Compare this workspace with main: writes reports/report.md a
 
 report-example: $(STAMP) ## Regenerate docs/example-report/ (a real PR on the default data)
 	$(BIN)/python scripts/report_example.py --out docs/example-report --doc docs/pull-requests.md
+
+docs: $(STAMP) ## Regenerate docs/cli.md and docs/params.md from the CLI and the params models
+	$(BIN)/python -m gitops_ml.reference --out docs
 
 bench: $(STAMP) ## Run the benchmarks and write docs/benchmarks.md
 	$(BIN)/python benchmarks/run.py --out docs/benchmarks.md

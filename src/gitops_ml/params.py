@@ -54,7 +54,7 @@ class DataParams(_Section):
 class LogisticRegressionParams(_Section):
     """L2-regularised logistic regression."""
 
-    type: Literal["logistic_regression"]
+    type: Literal["logistic_regression"] = Field(description="Selects this estimator.")
     C: float = Field(default=1.0, gt=0, description="Inverse regularisation strength.")
     max_iter: int = Field(default=1000, ge=1, description="Solver iterations.")
 
@@ -62,7 +62,7 @@ class LogisticRegressionParams(_Section):
 class RandomForestParams(_Section):
     """A random forest of decision trees."""
 
-    type: Literal["random_forest"]
+    type: Literal["random_forest"] = Field(description="Selects this estimator.")
     n_estimators: int = Field(default=300, ge=1, description="Number of trees.")
     max_depth: int | None = Field(default=None, ge=1, description="Depth limit; none = unlimited.")
     min_samples_leaf: int = Field(default=1, ge=1, description="Fewest samples in a leaf.")
@@ -74,7 +74,7 @@ class RandomForestParams(_Section):
 class HistGradientBoostingParams(_Section):
     """Histogram-based gradient boosting."""
 
-    type: Literal["hist_gradient_boosting"]
+    type: Literal["hist_gradient_boosting"] = Field(description="Selects this estimator.")
     learning_rate: float = Field(default=0.05, gt=0, le=1, description="Shrinkage per tree.")
     max_iter: int = Field(default=300, ge=1, description="Boosting iterations.")
     max_leaf_nodes: int = Field(default=31, ge=2, description="Leaves per tree.")
@@ -94,7 +94,9 @@ ModelParams = Annotated[
 class TrainParams(_Section):
     """Which estimator to fit, with its hyperparameters."""
 
-    model: ModelParams
+    model: ModelParams = Field(
+        description="The estimator: `type` picks one, the other keys are its hyperparameters."
+    )
     class_weight: Literal["balanced"] | None = Field(
         default=None, description="`balanced` reweights classes by inverse frequency; none = equal."
     )
@@ -288,15 +290,27 @@ class Params(_Section):
     """The whole of params.yaml."""
 
     seed: int = Field(ge=0, description="Seed of every random choice (split, model, bootstrap).")
-    data: DataParams
-    train: TrainParams
-    evaluate: EvaluateParams
-    mlflow: MlflowParams
-    registry: RegistryParams
-    gates: GatesParams
+    data: DataParams = Field(description="The raw data; read by the `prepare` stage.")
+    train: TrainParams = Field(description="The model; read by the `train` stage.")
+    evaluate: EvaluateParams = Field(description="Scoring; read by the `evaluate` stage.")
+    mlflow: MlflowParams = Field(
+        description="MLflow experiment; read by the `train` and `evaluate` stages."
+    )
+    registry: RegistryParams = Field(
+        description="Registered model and promotion rule; read by `promote`, `rollback`, "
+        "`registry`, `serve` and `predict`."
+    )
+    gates: GatesParams = Field(
+        description="Quality gate; read by `report` (from the base revision) and `promote`."
+    )
     # Optional sections: a project that does not serve or monitor needs none; defaults are sane.
-    monitor: MonitorParams = Field(default_factory=MonitorParams)
-    serve: ServeParams = Field(default_factory=ServeParams)
+    monitor: MonitorParams = Field(
+        default_factory=MonitorParams, description="Drift thresholds; read by `monitor`."
+    )
+    serve: ServeParams = Field(
+        default_factory=ServeParams,
+        description="Serving limits; read by `serve` and `predict`.",
+    )
 
     @property
     def threshold(self) -> float:
