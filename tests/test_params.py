@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -56,8 +57,8 @@ def test_wrong_type_is_named(tmp_path: Path) -> None:
 def test_params_read_as_dvc_writes_them(tmp_path: Path) -> None:
     """It reads YAML 1.2 like DVC: `dvc exp run -S` leaves `Yes` unquoted, and it stays a string."""
     shipped = (ROOT / "params.yaml").read_text()
-    text = shipped.replace('positive_label: "Yes"', "positive_label: Yes")
-    assert "positive_label: Yes\n" in text
+    text = re.sub(r"(?m)^  positive_label: .*$", "  positive_label: Yes", shipped)
+    assert "  positive_label: Yes\n" in text
     path = tmp_path / "params.yaml"
     path.write_text(text)
     assert load_params(path).data.positive_label == "Yes"
