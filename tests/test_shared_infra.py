@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -258,3 +259,13 @@ def test_pull_request_to_promotion_on_shared_tracking(
     assert _object_key("cache", model_md5) in dvc_keys
     assert _object_key("cache", _lock_md5(repo, "evaluate", "eval/metrics.json")) in dvc_keys
     assert any(key.startswith("cache/runs/") for key in dvc_keys)
+
+
+def test_push_run_cache_without_a_remote_says_so(
+    repo_copy: Callable[[], Path], tool_env: dict[str, str]
+) -> None:
+    """With no DVC remote configured it fails with one message naming the cause, no traceback."""
+    done = run(["gitops-ml", "push-run-cache"], repo_copy(), tool_env, check=False)
+    assert done.returncode == 1
+    assert "error: dvc push to the default remote failed: NoRemoteError: " in done.stderr
+    assert "Traceback" not in done.stderr

@@ -48,16 +48,16 @@ def _uncached_objects(repo: Any) -> set[Any]:
 
 def push(root: Path, remote: str | None = None) -> Pushed:
     """`dvc push --run-cache`, plus the `cache: false` outputs that the run-cache needs."""
-    from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
+    where = remote or "the default remote"
     try:
         with Repo(str(root)) as repo:
             pushed = int(repo.push(remote=remote, run_cache=True))
             result = repo.cloud.push(_uncached_objects(repo), remote=remote)
-    except DvcException as exc:
-        raise UserError(f"dvc push to {remote or 'the default remote'} failed: {exc}") from exc
+    except Exception as exc:  # the storage library's own errors too (credentials, network)
+        raise UserError(f"dvc push to {where} failed: {type(exc).__name__}: {exc}") from exc
     if result.failed:
         names = ", ".join(sorted(h.obj_name or h.value for h in result.failed))
-        raise UserError(f"{names}: could not be pushed to {remote or 'the default remote'}")
+        raise UserError(f"{names}: could not be pushed to {where}")
     return Pushed(pushed, len(result.transferred))
