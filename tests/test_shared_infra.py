@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 from gitops_ml.files import md5
@@ -66,6 +67,7 @@ def _recording_shim(bin_dir: Path, log: Path) -> None:
     shim.chmod(0o755)
 
 
+@pytest.mark.slow
 def test_fresh_clone_restores_every_stage_from_the_s3_run_cache(
     reproduced: Path, s3_server: S3Server, tmp_path: Path, tool_env: dict[str, str]
 ) -> None:
@@ -78,8 +80,8 @@ def test_fresh_clone_restores_every_stage_from_the_s3_run_cache(
     first = tmp_path / "first"
     shutil.copytree(reproduced, first, symlinks=True)
     env = s3_server.env(tool_env)
-    no_credentials = {k: v for k, v in env.items() if k != "AWS_ACCESS_KEY_ID"}
-    no_credentials.pop("AWS_SECRET_ACCESS_KEY")
+    secret = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    no_credentials = {k: v for k, v in env.items() if k not in secret}
     dvc_remote = ["dvc", "remote"]
     run([*dvc_remote, "add", "-d", "storage", f"s3://{bucket}/cache"], first, no_credentials)
     run([*dvc_remote, "modify", "storage", "endpointurl", s3_server.endpoint], first, env)
@@ -133,6 +135,7 @@ def test_fresh_clone_restores_every_stage_from_the_s3_run_cache(
     assert calls.read_text() == "--help\n"
 
 
+@pytest.mark.slow
 def test_pull_request_to_promotion_on_shared_tracking(
     reproduced: Path, shared_tracking: SharedTracking, tmp_path: Path, tool_env: dict[str, str]
 ) -> None:
