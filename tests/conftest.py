@@ -14,8 +14,9 @@ from filelock import FileLock
 
 from gitops_ml.params import Params, load_params
 
-# Fixtures of the serving tests (a small trained model, a real MLflow server).
-pytest_plugins = ("tests.serving_support",)
+# Fixtures of the serving tests (a small trained model, a real MLflow server) and of the
+# shared-infrastructure tests (S3-compatible server, PostgreSQL).
+pytest_plugins = ("tests.serving_support", "tests.infra_support")
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
