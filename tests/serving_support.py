@@ -145,8 +145,17 @@ class MlflowServer:
 
 
 @contextmanager
-def start_mlflow_server(home: Path, env: dict[str, str]) -> Iterator[MlflowServer]:
-    """A real MLflow tracking and registry server on loopback, SQLite-backed, serving artifacts."""
+def start_mlflow_server(
+    home: Path,
+    env: dict[str, str],
+    backend_store_uri: str | None = None,
+    artifacts_destination: str | None = None,
+) -> Iterator[MlflowServer]:
+    """A real MLflow tracking and registry server on loopback, serving artifacts.
+
+    By default SQLite-backed with artifacts under `home`; a database URI and an object-store
+    destination (with its endpoint and credentials in `env`) make it the shared kind.
+    """
     port = free_port()
     cmd = [
         str(BIN / "mlflow"),
@@ -158,9 +167,9 @@ def start_mlflow_server(home: Path, env: dict[str, str]) -> Iterator[MlflowServe
         "--workers",
         "1",
         "--backend-store-uri",
-        f"sqlite:///{home / 'mlflow.db'}",
+        backend_store_uri or f"sqlite:///{home / 'mlflow.db'}",
         "--artifacts-destination",
-        str(home / "artifacts"),
+        artifacts_destination or str(home / "artifacts"),
     ]
     uri = f"http://127.0.0.1:{port}"
     # No background job runner: nothing here uses MLflow's server-side jobs.

@@ -2,7 +2,7 @@
 # The steps of .github/workflows/monitor.yml, one subcommand each, so they run (and are tested)
 # outside GitHub too:
 #   reference  get the training reference and the model: dvc repro --pull with the DVC_REMOTE_URL
-#              secret, else dvc repro from scratch
+#              secret (dvc-remote.sh), else dvc repro from scratch
 #   fetch      get the current batch into $MONITOR_DIR: SOURCE is a path in the repository, an
 #              http(s) URL or an object-store URI (s3://, gs://, ... through fsspec); empty
 #              SOURCE simulates one (ROWS, SEED, DRIFT); records current=<path> in $GITHUB_OUTPUT
@@ -11,6 +11,8 @@
 #   issue      open ONE issue labelled `drift`, or update the open one, with the report
 #   retrain    dispatch the workflow RETRAIN_WORKFLOW (needs a token with actions: write)
 set -euo pipefail
+# shellcheck source=.github/scripts/dvc-remote.sh
+source "$(dirname "${BASH_SOURCE[0]}")/dvc-remote.sh"
 
 MONITOR_DIR="${MONITOR_DIR:-reports/monitor}"
 LABEL="drift"
@@ -22,13 +24,10 @@ MAX_BODY=60000
 output() { echo "$1" >>"${GITHUB_OUTPUT:-/dev/null}"; }
 
 reference() {
-  if [[ -n "${DVC_REMOTE_URL:-}" ]]; then
-    # --local: written to .dvc/config.local (gitignored), so the workspace stays clean.
-    dvc remote add --local --force --default ci "$DVC_REMOTE_URL"
+  if dvc_remote_configure; then
     echo "DVC remote configured: pulling the prepared data and the model."
     dvc repro --pull
   else
-    echo "No DVC remote configured (secret DVC_REMOTE_URL is empty): reproducing from scratch."
     dvc repro
   fi
 }

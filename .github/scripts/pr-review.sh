@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The steps of .github/workflows/pr.yml, one subcommand each, so they run (and are tested)
 # outside GitHub too:
-#   reproduce  dvc repro; with --pull when the DVC_REMOTE_URL secret names a remote
+#   reproduce  dvc repro; with --pull (data and run-cache) when the DVC_REMOTE_URL secret names
+#              a remote (dvc-remote.sh); runs log to MLFLOW_TRACKING_URI when given
 #   report     gitops-ml report --check against origin/$BASE_REF; records the gate verdict
 #              in $GITHUB_OUTPUT (gate=pass|fail) instead of failing, so the summary,
 #              artifact and comment steps still run
@@ -9,24 +10,25 @@
 #   comment    create or update the ONE sticky CML comment on the pull request
 #   gate       fail when the report step recorded gate=fail, repeating the verdict line
 set -euo pipefail
+# shellcheck source=.github/scripts/dvc-remote.sh
+source "$(dirname "${BASH_SOURCE[0]}")/dvc-remote.sh"
 
 REPORT_DIR="${REPORT_DIR:-reports/pr}"
 # Fixed: CML finds the comment to update by this title, so it must never vary between runs.
 COMMENT_TITLE="gitops-ml model report"
 
 reproduce() {
-  # A secret that is not configured arrives as an empty variable; to boto3 that is not "unset".
+  # Tracking credentials that are not configured arrive empty: MLflow must not see them set.
   local name
-  for name in AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY; do
+  for name in MLFLOW_TRACKING_URI MLFLOW_TRACKING_USERNAME MLFLOW_TRACKING_PASSWORD; do
     [[ -n "${!name:-}" ]] || unset "$name"
   done
-  if [[ -n "${DVC_REMOTE_URL:-}" ]]; then
-    # --local: written to .dvc/config.local (gitignored), so the workspace stays clean.
-    dvc remote add --local --force --default ci "$DVC_REMOTE_URL"
+  if dvc_remote_configure; then
+    # Read only: the run-cache is written by trusted runs on main (promote.sh), never by
+    # a pull request, whose code could file results under keys that main would then trust.
     echo "DVC remote configured: pulling data and run-cache, re-running only what changed."
     dvc repro --pull
   else
-    echo "No DVC remote configured (secret DVC_REMOTE_URL is empty): reproducing from scratch."
     dvc repro
   fi
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The steps of .github/workflows/promote.yml and rollback.yml, one subcommand each, so they run
 # (and are tested) outside GitHub too:
-#   reproduce  dvc repro; with --pull when the DVC_REMOTE_URL secret names a remote
+#   reproduce  dvc repro; with a DVC remote (dvc-remote.sh): --pull, then push outputs and
+#              run-cache so pull requests restore main's stages instead of re-running them
 #   promote    gitops-ml promote; records promoted=true|false, version and tag in $GITHUB_OUTPUT
 #   release    gh release create <tag> with the model file and its model card (zero-secrets record)
 #   rollback   gitops-ml rollback [--to $VERSION] --reason "$REASON"
@@ -10,6 +11,8 @@
 # workspace (kept between runs by the workflow's cache step); the git tags and the release are
 # the durable record either way.
 set -euo pipefail
+# shellcheck source=.github/scripts/dvc-remote.sh
+source "$(dirname "${BASH_SOURCE[0]}")/dvc-remote.sh"
 
 PROMOTION_DIR="${PROMOTION_DIR:-reports/promotion}"
 MODEL="${MODEL:-models/model.skops}"
@@ -30,13 +33,17 @@ registry_kind() {
 }
 
 reproduce() {
-  if [[ -n "${DVC_REMOTE_URL:-}" ]]; then
-    # --local: written to .dvc/config.local (gitignored), so the workspace stays clean.
-    dvc remote add --local --force --default ci "$DVC_REMOTE_URL"
+  if dvc_remote_configure; then
     echo "DVC remote configured: pulling outputs and run-cache, re-running only what changed."
     dvc repro --pull
+    # main is the trusted side: its results seed the run-cache that pull requests restore from.
+    # (`dvc push --run-cache`, plus the git-tracked metrics and plots the run-cache needs.)
+    if gitops-ml push-run-cache; then
+      echo "Pushed this commit's outputs and run-cache to the DVC remote."
+    else
+      echo "::warning title=DVC push failed::could not push outputs and run-cache to the remote"
+    fi
   else
-    echo "No DVC remote configured (secret DVC_REMOTE_URL is empty): reproducing from scratch."
     dvc repro
   fi
 }

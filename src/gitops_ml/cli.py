@@ -339,6 +339,22 @@ def monitor(
         raise typer.Exit(stage.DRIFT_EXIT_CODE)
 
 
+@app.command("push-run-cache")
+def push_run_cache(
+    remote: Annotated[
+        str | None, typer.Option(help="DVC remote name (default: the default remote).")
+    ] = None,
+) -> None:
+    """Push outputs and run-cache to the DVC remote, git-tracked metrics and plots included."""
+    from gitops_ml import run_cache
+
+    pushed = run_cache.push(Path.cwd(), remote)
+    typer.echo(
+        f"pushed {pushed.dvc_pushed} run-cache entries and cached files, "
+        f"{pushed.git_tracked_pushed} git-tracked output files"
+    )
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one message and exit code 1."""
     try:
