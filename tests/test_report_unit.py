@@ -359,3 +359,12 @@ def report_markdown_render(out: dict[str, Any], base: report.Side, branch: repor
     from gitops_ml import report_markdown
 
     return report_markdown.render(out, base, branch)
+
+
+def test_params_are_read_as_dvc_writes_them() -> None:
+    """An unquoted `Yes` (as `dvc exp run -S` writes params.yaml) stays a label, not a boolean."""
+    from gitops_ml.report import _parse
+
+    assert _parse("data:\n  positive_label: Yes\n", "params.yaml", "yaml") == {
+        "data": {"positive_label": "Yes"}
+    }

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from gitops_ml import gates as gate_rules
@@ -381,9 +380,13 @@ def build(
 def _parse(text: str | None, where: str, kind: str) -> Any:
     if text is None:
         return None
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    # YAML 1.2, as DVC writes params.yaml (after `dvc exp run -S`) and dvc.lock.
     try:
-        return json.loads(text) if kind == "json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        return json.loads(text) if kind == "json" else YAML(typ="safe").load(text)
+    except (json.JSONDecodeError, YAMLError) as exc:
         raise UserError(f"{where}: not valid {kind.upper()}: {exc}") from None
 
 
