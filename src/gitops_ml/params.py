@@ -121,6 +121,45 @@ class MlflowParams(_Section):
     experiment: str = Field(min_length=1, description="MLflow experiment name.")
 
 
+def credentials_in_uri(uri: str) -> str | None:
+    """What in `uri` looks like a credential (a password or token), or None when nothing does."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    parts = urlsplit(uri)
+    if parts.password:
+        return "a password in the address"
+    secret = {"password", "passwd", "token", "secret", "key", "sig", "signature", "access_key"}
+    for name, _ in parse_qsl(parts.query, keep_blank_values=True):
+        if name.lower() in secret or name.lower().endswith(("token", "secret", "password")):
+            return f"the query parameter {name!r}"
+    return None
+
+
+class TrackingParams(_Section):
+    """Where MLflow runs and the registry live, when MLFLOW_TRACKING_URI does not say."""
+
+    uri: str | None = Field(
+        default=None,
+        description="MLflow tracking (and registry) URI, without credentials; "
+        "MLFLOW_TRACKING_URI overrides it; none = SQLite `mlflow.db` in the working directory.",
+    )
+
+    @field_validator("uri")
+    @classmethod
+    def _no_credentials(cls, uri: str | None) -> str | None:
+        if uri is None:
+            return None
+        if "://" not in uri:
+            raise ValueError("expected a URI such as http://host:5000 or sqlite:///mlflow.db")
+        found = credentials_in_uri(uri)
+        if found:
+            raise ValueError(
+                f"holds {found}: credentials go in MLFLOW_TRACKING_USERNAME/PASSWORD or "
+                "MLFLOW_TRACKING_TOKEN (CI secrets), never in params.yaml"
+            )
+        return uri
+
+
 class RegistryParams(_Section):
     """The MLflow Model Registry entry that promotion writes and serving reads."""
 
@@ -298,6 +337,7 @@ class Params(_Section):
     # Optional sections: a project that does not serve or monitor needs none; defaults are sane.
     monitor: MonitorParams = Field(default_factory=MonitorParams)
     serve: ServeParams = Field(default_factory=ServeParams)
+    tracking: TrackingParams = Field(default_factory=TrackingParams)
 
     @property
     def threshold(self) -> float:

@@ -1,7 +1,8 @@
 """MLflow tracking: the only module of the pipeline that talks to a tracking server.
 
-The tracking URI comes from MLFLOW_TRACKING_URI; without it, an SQLite file `mlflow.db` in the
-working directory (the repo root under `dvc repro`).
+The tracking URI comes from MLFLOW_TRACKING_URI; without it, from `tracking.uri` of params.yaml
+in the working directory; without either, an SQLite file `mlflow.db` in the working directory
+(the repo root under `dvc repro`).
 """
 
 from __future__ import annotations
@@ -32,8 +33,29 @@ SCHEMA_METADATA = "gitops_ml_schema"
 
 
 def tracking_uri() -> str:
-    """MLFLOW_TRACKING_URI, or the embedded SQLite store in the working directory."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+    """MLFLOW_TRACKING_URI, else params.yaml's `tracking.uri`, else the SQLite store in cwd."""
+    return (
+        os.environ.get("MLFLOW_TRACKING_URI")
+        or configured_uri(Path("params.yaml"))
+        or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+    )
+
+
+def configured_uri(params_path: Path) -> str | None:
+    """`tracking.uri` of a params file, or None when absent or unset.
+
+    Read raw, not through `load_params`: the commands that reach here have loaded (and so
+    validated) their params already, and tracking must not make a stage read other sections.
+    """
+    import yaml
+
+    try:
+        raw = yaml.safe_load(params_path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    section = raw.get("tracking") if isinstance(raw, dict) else None
+    uri = section.get("uri") if isinstance(section, dict) else None
+    return uri if isinstance(uri, str) and uri else None
 
 
 @contextmanager
