@@ -416,9 +416,25 @@ def init(
     stage.run(Path.cwd(), options, console, asker)
 
 
+def _export_tracking_uri() -> None:
+    # MLflow resolves models:/ URIs through its own registry URI, which follows only the
+    # environment: export params.yaml's tracking.uri so every MLflow call in this process (and
+    # its children) sees the one URI that tracking_uri() reports. An empty variable (an unset
+    # CI secret) counts as unset.
+    import os
+
+    from gitops_ml.tracking import configured_uri
+
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        uri = configured_uri(Path("params.yaml"))
+        if uri:
+            os.environ["MLFLOW_TRACKING_URI"] = uri
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one message and exit code 1."""
     try:
+        _export_tracking_uri()
         app()
     except UserError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
