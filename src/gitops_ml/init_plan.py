@@ -29,7 +29,7 @@ GIT_MAX_BYTES = 2048 * 1024
 REMOTE_NAME = "storage"
 RAW_DIR = PurePosixPath("data/raw")
 # Names that usually mark the target column or its positive value, lower-cased.
-TARGET_NAMES = ("target", "label", "class", "y", "outcome", "churn", "churned", "default")
+TARGET_NAMES = ("target", "label", "class", "y", "outcome", "status", "churn", "churned", "default")
 POSITIVE_NAMES = ("yes", "true", "1", "y", "positive", "pos")
 # Default tolerance under the first run's value when `gates.max_drop` has no entry for a floor.
 FLOOR_TOLERANCE = 0.02
