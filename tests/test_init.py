@@ -361,6 +361,24 @@ def test_interactive_answers_are_applied_and_a_rerun_changes_nothing(
     assert _status(project, tool_env) == ""
 
 
+def test_data_versioned_by_dvc_gets_a_dvc_file_and_stays_out_of_git(
+    project: Path, tmp_path: Path, tool_env: dict[str, str]
+) -> None:
+    """With --track-data dvc, `dvc add` versions the copy; git holds only its .dvc file."""
+    data = tmp_path / "accounts.parquet"
+    _frame().to_parquet(data)
+    options = init.Options(
+        data=str(data), target="status", positive_label="churned", track="dvc", run_pipeline=False
+    )
+    console = _console()
+    init.run(project, options, console)
+    status = _status(project, tool_env).splitlines()
+    assert "A  data/raw/accounts.parquet.dvc" in status
+    assert not any(line.endswith("data/raw/accounts.parquet") for line in status)
+    assert "/accounts.parquet" in (project / "data/raw/.gitignore").read_text()
+    assert "no remote is set: CI cannot fetch it" in console.file.getvalue()  # type: ignore[attr-defined]
+
+
 def test_a_failing_pipeline_run_undoes_everything(
     project: Path, tmp_path: Path, tool_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -423,12 +423,13 @@ def _export_tracking_uri() -> None:
     # CI secret) counts as unset.
     import os
 
-    from gitops_ml.tracking import configured_uri
+    from gitops_ml.tracking import FROM_PARAMS_ENV, configured_uri
 
     if not os.environ.get("MLFLOW_TRACKING_URI"):
         uri = configured_uri(Path("params.yaml"))
         if uri:
             os.environ["MLFLOW_TRACKING_URI"] = uri
+            os.environ[FROM_PARAMS_ENV] = "1"
 
 
 def main() -> None:

@@ -161,7 +161,12 @@ def _git(root: Path, *args: str, check: bool = True) -> str:
 
 
 def _dvc(root: Path, *args: str, quiet: bool = True) -> None:
+    from gitops_ml.tracking import FROM_PARAMS_ENV
+
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    if env.pop(FROM_PARAMS_ENV, None):
+        # Exported from the params.yaml init is rewriting: the stages must read the new one.
+        env.pop("MLFLOW_TRACKING_URI", None)
     cmd = [sys.executable, "-m", "dvc", *args]
     done = subprocess.run(
         cmd, cwd=root, env=env, capture_output=quiet, text=True, check=False, timeout=3600

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 MODEL_TAG = "gitops_ml.model_md5"
+# Set beside MLFLOW_TRACKING_URI when the CLI exported it from params.yaml (not the user), so a
+# command that rewrites params.yaml (init) can let its child processes resolve it afresh.
+FROM_PARAMS_ENV = "GITOPS_ML_TRACKING_URI_FROM_PARAMS"
 # Key of the feature schema in a logged model's metadata (MLmodel), so that every URI of the
 # model (runs:/, models:/, a downloaded directory) carries the columns it takes.
 SCHEMA_METADATA = "gitops_ml_schema"
