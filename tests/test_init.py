@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +165,26 @@ def test_tracking_uri_is_the_variable_then_params_then_sqlite(
     assert tracking.tracking_uri() == "http://127.0.0.1:5999"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://elsewhere:5000")
     assert tracking.tracking_uri() == "http://elsewhere:5000"
+
+
+def test_the_cli_exports_the_params_uri_for_mlflow_and_marks_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow's registry follows only the environment; a user's own variable is left alone."""
+    from gitops_ml import cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("tracking:\n  uri: http://127.0.0.1:5999\n")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "")
+    monkeypatch.delenv(tracking.FROM_PARAMS_ENV, raising=False)
+    cli._export_tracking_uri()
+    assert os.environ["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:5999"
+    assert os.environ[tracking.FROM_PARAMS_ENV] == "1"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mine:5000")
+    monkeypatch.delenv(tracking.FROM_PARAMS_ENV)
+    cli._export_tracking_uri()
+    assert os.environ["MLFLOW_TRACKING_URI"] == "http://mine:5000"
+    assert tracking.FROM_PARAMS_ENV not in os.environ
 
 
 # ---------------------------------------------------------------- edits

@@ -208,6 +208,26 @@ def test_generated_project_runs_the_whole_loop(
     if run(["git", "status", "--porcelain"], repo, tool_env).stdout:
         run(["git", "commit", "-qm", "Start accounts"], repo, tool_env)
 
+    # A batch of current data, drifted in two of the new columns, made in the background.
+    batch = repo.parent / "batch.parquet"
+    simulate = subprocess.Popen(
+        [
+            "gitops-ml",
+            "simulate",
+            "--rows",
+            "400",
+            "--output",
+            str(batch),
+            "--drift",
+            "tenure_months:shift=40,plan_tier:new=enterprise@0.3",
+        ],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
     # A pull request: one train parameter changes; DVC reruns train and evaluate only.
     run(["git", "checkout", "-q", "-b", "faster-learning"], repo, tool_env)
     _replace(repo / "params.yaml", "learning_rate: 0.05", "learning_rate: 0.08")
@@ -245,19 +265,18 @@ def test_generated_project_runs_the_whole_loop(
     tags = run(["git", "tag", "--list", f"{MODEL}*"], repo, tool_env).stdout.split()
     assert tags, "promotion records GTO tags for the new model name"
 
-    # A batch of current data with drift in two of the new columns, simulated while the
-    # champion, served from the registry that params.yaml names, answers one prediction.
-    simulate = [
-        "gitops-ml",
-        "simulate",
-        "--rows",
-        "400",
-        "--output",
-        "batch.parquet",
-        "--drift",
-        "tenure_months:shift=40,plan_tier:new=enterprise@0.3",
-    ]
-    batch = subprocess.Popen(simulate, cwd=repo, env=env, stdout=subprocess.PIPE, text=True)
+    # Monitor the batch while the champion, served from the registry that params.yaml names,
+    # answers one prediction.
+    assert simulate.wait(timeout=300) == 0, simulate.communicate()[0]
+    out = repo.parent / "monitor"
+    monitor = subprocess.Popen(
+        ["gitops-ml", "monitor", "--current", str(batch), "--out", str(out)],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     port = free_port()
     record = frame.drop(columns="status").iloc[0].to_dict()
     serve = ["gitops-ml", "serve", "--port", str(port)]
@@ -271,12 +290,10 @@ def test_generated_project_runs_the_whole_loop(
     assert prediction["label"] in {"churned", "stayed"}
     assert prediction["id"] == record["account_id"]
 
-    assert batch.wait(timeout=300) == 0
-    done = run(
-        ["gitops-ml", "monitor", "--current", "batch.parquet", "--out", "monitor"], repo, env
-    )
-    assert done.stdout.startswith("drift detected")
-    result = json.loads((repo / "monitor/monitor.json").read_text())
+    said = monitor.communicate(timeout=300)[0]
+    assert monitor.returncode == 0, said
+    assert said.startswith("drift detected")
+    result = json.loads((out / "monitor.json").read_text())
     features = {f["feature"]: f for f in result["features"]}
     assert set(features) == COLUMNS - {"account_id"}
     assert features["tenure_months"]["drifted"] is True

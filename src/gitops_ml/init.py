@@ -111,7 +111,7 @@ class Plan:
     move_aside: list[str] = field(default_factory=list)
     artifacts_changed: bool = False
 
-    def describe(self, root: Path) -> list[str]:
+    def describe(self) -> list[str]:
         """The changes, one line each."""
         lines = []
         if self.copy:
@@ -657,7 +657,7 @@ def run(
         console.print("Nothing to change: the project already uses these answers.")
         return None
     console.print("\n[bold]init will[/bold]")
-    for line in the_plan.describe(root):
+    for line in the_plan.describe():
         console.print(f"  • {line}")
     if asker is not None and not assume_yes and not asker.confirm("Apply these changes?", True):
         console.print("Nothing changed.")
