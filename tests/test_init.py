@@ -54,6 +54,7 @@ def test_guesses_name_the_target_the_rarer_label_and_the_id() -> None:
     assert init_plan.guess_positive({"No": 5, "Yes": 20}) == "Yes"
     assert init_plan.guess_id_column(frame, "status") == "account_id"
     assert init_plan.guess_id_column(frame.drop(columns="account_id"), "status") is None
+    assert init_plan.model_name_for("Acme Churn 2.0") == "acme-churn-2-0-model"
 
 
 def test_summary_is_what_prepare_infers(tmp_path: Path) -> None:

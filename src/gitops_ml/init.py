@@ -120,7 +120,7 @@ class Plan:
             lines.append(f"dvc add {self.placement.raw} (versioned by DVC, not git)")
         lines += [f"params.yaml {line}" for line in self.params_lines]
         if self.artifacts_changed:
-            lines.append("artifacts.yaml: the model entry follows registry.model_name")
+            lines.append("artifacts.yaml: the model's entry follows its new name and data")
         if self.remote_add is not None:
             endpoint = f" (endpoint {self.remote_add.endpoint})" if self.remote_add.endpoint else ""
             lines.append(
@@ -362,7 +362,13 @@ def decide(
     show_summary(console, summary)
 
     name = ask.text(options.name, "Project name (the MLflow experiment)", current.mlflow.experiment)
-    model_default = current.registry.model_name
+    new_data = (placement.raw, target, positive) != (
+        current.data.raw,
+        current.data.target,
+        str(current.data.positive_label),
+    )
+    # The example's model name would mislabel a model of other data: derive one from the name.
+    model_default = plan.model_name_for(str(name)) if new_data else current.registry.model_name
     model_name = ask.text(options.model_name, "Registered model name", model_default)
     now = current_remote(root)
     remote_text = ask.text(

@@ -84,6 +84,14 @@ def guess_id_column(frame: pd.DataFrame, target: str | None) -> str | None:
     return None
 
 
+def model_name_for(project: str) -> str:
+    """A registered-model name made from a project name: `<project>-model`, safe for GTO."""
+    import re
+
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", project.strip()).strip("-_").lower()
+    return f"{slug or 'project'}-model"
+
+
 # ---------------------------------------------------------------- the data, as prepare sees it
 
 
