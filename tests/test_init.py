@@ -346,6 +346,7 @@ def test_interactive_answers_are_applied_and_a_rerun_changes_nothing(
             "Remove the example data": True,
         }
     )
+    run(["git", "tag", "churn-classifier@v1.0.0"], project, tool_env)  # an example promotion
     options = init.Options(run_pipeline=False)
     console = _console()
     done = init.run(project, options, console, asker)
@@ -365,6 +366,7 @@ def test_interactive_answers_are_applied_and_a_rerun_changes_nothing(
     shown = console.file.getvalue()  # type: ignore[attr-defined]
     assert "churned (positive)" in shown
     assert "id (not a feature) │ account_id" in shown
+    assert "1 git tag(s) record promotions of the example's 'churn-classifier'" in shown
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert params["data"]["target"] == "status"  # guessed by name, accepted
     assert params["data"]["positive_label"] == "churned"  # the rarer class, accepted

@@ -620,7 +620,21 @@ def show_summary(console: Console, summary: plan.DataSummary) -> None:
     console.print(balance)
 
 
-def _next_steps(console: Console, root: Path, the_plan: Plan, decided: Decided) -> None:
+def _old_tags(root: Path, name: str) -> list[str]:
+    """GTO tags (registrations, assignments) of a model name: the example's promotions."""
+    return _git(root, "tag", "--list", f"{name}@*", f"{name}#*", check=False).split()
+
+
+def _next_steps(
+    console: Console, root: Path, the_plan: Plan, decided: Decided, old_name: str
+) -> None:
+    tags = _old_tags(root, old_name) if the_plan.data_changed else []
+    if tags:
+        console.print(
+            f"[yellow]{len(tags)} git tag(s) record promotions of the example's {old_name!r} "
+            f"(e.g. {tags[0]}); GTO reads them as that model's history. Delete them with "
+            f"`git tag -d {' '.join(tags[:3])}{' ...' if len(tags) > 3 else ''}`.[/yellow]"
+        )
     console.print("\n[bold]Next[/bold]")
     console.print("  git diff --cached        # review what init changed (all of it is staged)")
     console.print(f"  git commit -m 'Start {decided.name} on {the_plan.placement.raw}'")
@@ -682,5 +696,5 @@ def run(
         console.print("[red]init failed: undoing its changes[/red]")
         journal.undo()
         raise
-    _next_steps(console, root, the_plan, decided)
+    _next_steps(console, root, the_plan, decided, current.registry.model_name)
     return the_plan
