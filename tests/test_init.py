@@ -306,6 +306,13 @@ def test_it_refuses_uncommitted_work_and_changes_nothing(
         init.run(project, options, _console())
     assert _status(project, tool_env) == "?? notes.txt\n"
     assert (project / "params.yaml").read_bytes() == params
+    (project / "notes.txt").unlink()
+    example = project / "data/raw/telco_churn.csv"
+    with example.open("a") as fh:
+        fh.write("an edit of a tracked dataset is the user's work too\n")
+    options = init.Options(data=str(example), target="churn", positive_label="Yes")
+    with pytest.raises(UserError, match=r"uncommitted changes \(data/raw/telco_churn\.csv\)"):
+        init.run(project, options, _console())
 
 
 def test_a_dataset_placed_in_data_raw_is_not_uncommitted_work(

@@ -189,10 +189,18 @@ def check_repository(root: Path) -> None:
 
 
 def uncommitted(root: Path, allowed: str | None) -> list[str]:
-    """Paths with uncommitted changes (untracked included), except the new dataset itself."""
+    """Paths with uncommitted changes (untracked included), except the new dataset itself.
+
+    The dataset is excused only while untracked: a modified tracked file is the user's work,
+    which an undo (a checkout of the last commit) would lose.
+    """
     out = _git(root, "status", "--porcelain", "--untracked-files=all")
-    paths = [line[3:].split(" -> ")[-1].strip('"') for line in out.splitlines() if line]
-    return [p for p in paths if p != allowed]
+    paths = []
+    for line in out.splitlines():
+        path = line[3:].split(" -> ")[-1].strip('"')
+        if line and not (line.startswith("??") and path == allowed):
+            paths.append(path)
+    return paths
 
 
 def current_remote(root: Path) -> RemoteState | None:
