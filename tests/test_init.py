@@ -410,6 +410,38 @@ def test_data_versioned_by_dvc_gets_a_dvc_file_and_stays_out_of_git(
     assert "no remote is set: CI cannot fetch it" in console.file.getvalue()  # type: ignore[attr-defined]
 
 
+def test_an_s3_remote_is_written_without_credentials_and_none_removes_it(
+    project: Path, tmp_path: Path, tool_env: dict[str, str]
+) -> None:
+    """`dvc remote add -d` and `modify endpointurl` write .dvc/config; `none` removes the remote."""
+    options = init.Options(
+        remote="s3://models-bucket/accounts",
+        s3_endpoint="http://127.0.0.1:9000",
+        run_pipeline=False,
+    )
+    console = _console()
+    init.run(project, options, console)
+    config = (project / ".dvc/config").read_text()
+    assert "remote = storage" in config
+    assert "url = s3://models-bucket/accounts" in config
+    assert "endpointurl = http://127.0.0.1:9000" in config
+    assert "dvc remote modify --local storage" in console.file.getvalue()  # type: ignore[attr-defined]
+    assert _status(project, tool_env) == "M  .dvc/config\n"
+    run(["git", "commit", "-qm", "Remote"], project, tool_env)
+    init.run(project, init.Options(remote="none", run_pipeline=False), _console())
+    assert "storage" not in (project / ".dvc/config").read_text()
+
+
+def test_a_tracking_server_that_does_not_answer_is_refused_before_writing() -> None:
+    """Nothing listening at the URI: one error naming it, before any file is written."""
+    from .serving_support import free_port
+
+    uri = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(UserError, match=f"--tracking-uri {uri}: nothing answers at 127.0.0.1"):
+        init._check_tracking(uri)
+    init._check_tracking("sqlite:///mlflow.db")  # a local store needs no server
+
+
 def test_a_failing_pipeline_run_undoes_everything(
     project: Path, tmp_path: Path, tool_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
