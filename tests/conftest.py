@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from filelock import FileLock
 
 from gitops_ml.params import Params, load_params
 
@@ -92,10 +93,23 @@ def copy_project(dest: Path, env: dict[str, str]) -> Path:
 
 
 @pytest.fixture(scope="session")
-def reproduced(tmp_path_factory: pytest.TempPathFactory, tool_env: dict[str, str]) -> Path:
+def reproduced(
+    tmp_path_factory: pytest.TempPathFactory, tool_env: dict[str, str], worker_id: str
+) -> Path:
     """A git copy of the project after one real `dvc repro` (shared: copy it to change it)."""
-    repo = copy_project(tmp_path_factory.mktemp("reproduced"), tool_env)
-    run(["dvc", "repro"], repo, tool_env)
+    if worker_id == "master":
+        repo = copy_project(tmp_path_factory.mktemp("reproduced"), tool_env)
+        run(["dvc", "repro"], repo, tool_env)
+        return repo
+    # Under pytest-xdist the workers share one reproduction: the first builds it, under a lock.
+    shared = tmp_path_factory.getbasetemp().parent
+    repo = shared / "reproduced"
+    with FileLock(shared / "reproduced.lock"):
+        if not (shared / "reproduced.done").exists():
+            shutil.rmtree(repo, ignore_errors=True)
+            repo.mkdir()
+            run(["dvc", "repro"], copy_project(repo, tool_env), tool_env)
+            (shared / "reproduced.done").touch()
     return repo
 
 

@@ -421,7 +421,9 @@ def test_monitor_params_are_validated(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ParamsError) as err:
         load_params(path)
-    assert "monitor.performance_metric: Value error, expected one of ['roc_auc'" in str(err.value)
+    assert "monitor.performance_metric: unknown metric 'auc'; expected one of ['roc_auc'" in str(
+        err.value
+    )
     assert "monitor.alpha: Input should be less than 1 (got 2)" in str(err.value)
     del raw["monitor"]
     path.write_text(yaml.safe_dump(raw))

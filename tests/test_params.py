@@ -51,3 +51,21 @@ def test_wrong_type_is_named(tmp_path: Path) -> None:
     assert "evaluate.bootstrap" in str(err.value)
     assert "valid integer" in str(err.value)
     assert "'many'" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "where"),
+    [
+        ("gates.floors", {"auc": 0.7}, "gates.floors.auc"),
+        ("gates.must_improve", "auc", "gates.must_improve"),
+        ("registry.metric", "auc", "registry.metric"),
+        ("monitor.performance_metric", "auc", "monitor.performance_metric"),
+    ],
+)
+def test_every_metric_name_is_checked_against_the_evaluate_stage(
+    tmp_path: Path, key: str, value: object, where: str
+) -> None:
+    """A gate, promotion or monitor rule on a metric that evaluate never computes is refused."""
+    with pytest.raises(ParamsError) as err:
+        load_params(_write(tmp_path, {key: value}))
+    assert f"{where}: unknown metric 'auc'; expected one of ['roc_auc'" in str(err.value)

@@ -6,13 +6,33 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gitops_ml.errors import ParamsError
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _known_metric(name: str) -> str:
+    from gitops_ml.metric_names import METRICS
+
+    if name not in METRICS:
+        raise ValueError(f"unknown metric {name!r}; expected one of {list(METRICS)}")
+    return name
+
+
+# A metric the evaluate stage computes: gates, promotion and monitoring may only name those.
+MetricName = Annotated[str, AfterValidator(_known_metric)]
 
 
 class DataParams(_Section):
@@ -169,7 +189,7 @@ class RegistryParams(_Section):
         pattern=r"^[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?$",
         description="Registered model name (letters, digits, '-', '_').",
     )
-    metric: str = Field(
+    metric: MetricName = Field(
         default="roc_auc", description="The metric that decides champion against challenger."
     )
     margin: float = Field(
@@ -189,30 +209,21 @@ class RegistryParams(_Section):
         default_factory=list, description="Known limitations, listed in the model card."
     )
 
-    @field_validator("metric")
-    @classmethod
-    def _known_metric(cls, metric: str) -> str:
-        from gitops_ml.metric_names import METRICS
-
-        if metric not in METRICS:
-            raise ValueError(f"expected one of {list(METRICS)}")
-        return metric
-
 
 class GatesParams(_Section):
     """The quality gate of pull requests; `report` reads it from the base revision."""
 
-    floors: dict[str, float] = Field(
+    floors: dict[MetricName, float] = Field(
         default_factory=dict,
         description="Worst acceptable value per metric: a minimum, or a maximum for "
         "lower-is-better metrics (log_loss, brier).",
     )
-    max_drop: dict[str, Annotated[float, Field(ge=0)]] = Field(
+    max_drop: dict[MetricName, Annotated[float, Field(ge=0)]] = Field(
         default_factory=dict,
         description="Largest allowed worsening versus the base per metric, in the metric's "
         "units; counted only when the change is beyond noise.",
     )
-    must_improve: str | None = Field(
+    must_improve: MetricName | None = Field(
         default=None, description="A metric that must improve beyond noise; none = no such rule."
     )
     noise_z: float = Field(
@@ -221,25 +232,6 @@ class GatesParams(_Section):
         description="A change is beyond noise when "
         "|change| > noise_z * sqrt(se_base² + se_branch²).",
     )
-
-    @field_validator("floors", "max_drop")
-    @classmethod
-    def _known_metrics(cls, values: dict[str, float]) -> dict[str, float]:
-        from gitops_ml.metric_names import METRICS
-
-        unknown = sorted(set(values) - set(METRICS))
-        if unknown:
-            raise ValueError(f"unknown metrics {unknown}; expected some of {list(METRICS)}")
-        return values
-
-    @field_validator("must_improve")
-    @classmethod
-    def _known_metric(cls, value: str | None) -> str | None:
-        from gitops_ml.metric_names import METRICS
-
-        if value is not None and value not in METRICS:
-            raise ValueError(f"unknown metric {value!r}; expected one of {list(METRICS)}")
-        return value
 
 
 class ServeParams(_Section):
@@ -305,7 +297,7 @@ class MonitorParams(_Section):
         le=1,
         description="Largest share of a numeric feature's values outside the training range.",
     )
-    performance_metric: str = Field(
+    performance_metric: MetricName = Field(
         default="roc_auc", description="Metric compared with the reference when labels exist."
     )
     max_performance_drop: float = Field(
@@ -313,15 +305,6 @@ class MonitorParams(_Section):
         ge=0,
         description="Largest worsening of `performance_metric` against the reference metrics.",
     )
-
-    @field_validator("performance_metric")
-    @classmethod
-    def _known_metric(cls, name: str) -> str:
-        from gitops_ml.metric_names import METRICS
-
-        if name not in METRICS:
-            raise ValueError(f"expected one of {list(METRICS)}")
-        return name
 
 
 class Params(_Section):
@@ -357,7 +340,8 @@ class Params(_Section):
 def _describe(error: ValidationError, path: Path) -> str:
     lines = [f"{path}: invalid parameters"]
     for err in error.errors():
-        loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        # A dict key's error is located at "<key>.[key]": the key alone names it.
+        loc = ".".join(str(part) for part in err["loc"] if part != "[key]") or "(top level)"
         if err["type"] == "extra_forbidden":
             lines.append(f"  {loc}: unknown key")
         elif err["type"] == "missing":
@@ -365,7 +349,8 @@ def _describe(error: ValidationError, path: Path) -> str:
         else:
             got = err.get("input")
             shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
-            lines.append(f"  {loc}: {err['msg']}{shown}")
+            message = err["msg"].removeprefix("Value error, ")
+            lines.append(f"  {loc}: {message}{shown}")
     return "\n".join(lines)
 
 
