@@ -155,6 +155,9 @@ def credentials_in_uri(uri: str) -> str | None:
     return None
 
 
+SECRET_ERROR = "secret_in_value"
+
+
 class TrackingParams(_Section):
     """Where MLflow runs and the registry live, when MLFLOW_TRACKING_URI does not say."""
 
@@ -173,9 +176,13 @@ class TrackingParams(_Section):
             raise ValueError("expected a URI such as http://host:5000 or sqlite:///mlflow.db")
         found = credentials_in_uri(uri)
         if found:
-            raise ValueError(
+            from pydantic_core import PydanticCustomError
+
+            # Its own error type, so that the message never repeats the value (a secret).
+            raise PydanticCustomError(
+                SECRET_ERROR,
                 f"holds {found}: credentials go in MLFLOW_TRACKING_USERNAME/PASSWORD or "
-                "MLFLOW_TRACKING_TOKEN (CI secrets), never in params.yaml"
+                "MLFLOW_TRACKING_TOKEN (CI secrets), never in params.yaml",
             )
         return uri
 
@@ -348,7 +355,8 @@ def _describe(error: ValidationError, path: Path) -> str:
             lines.append(f"  {loc}: required key is missing")
         else:
             got = err.get("input")
-            shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
+            secret = err["type"] == SECRET_ERROR
+            shown = f" (got {got!r})" if not (isinstance(got, dict | list) or secret) else ""
             message = err["msg"].removeprefix("Value error, ")
             lines.append(f"  {loc}: {message}{shown}")
     return "\n".join(lines)
