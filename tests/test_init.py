@@ -431,7 +431,12 @@ def test_an_s3_remote_is_written_without_credentials_and_none_removes_it(
     assert "endpointurl = http://127.0.0.1:9000" in config
     assert "dvc remote modify --local storage" in console.file.getvalue()  # type: ignore[attr-defined]
     assert _status(project, tool_env) == "M  .dvc/config\n"
+    assert "dvc-s3" not in console.file.getvalue()  # type: ignore[attr-defined]  # installed
     run(["git", "commit", "-qm", "Remote"], project, tool_env)
+    gs = _console()
+    init.run(project, init.Options(remote="gs://models/accounts", run_pipeline=False), gs)
+    assert "needs the dvc-gs package" in gs.file.getvalue()  # type: ignore[attr-defined]
+    run(["git", "commit", "-qm", "Remote on GCS"], project, tool_env)
     init.run(project, init.Options(remote="none", run_pipeline=False), _console())
     assert "storage" not in (project / ".dvc/config").read_text()
 

@@ -10,6 +10,7 @@ again with the same answers, it changes nothing. The pure parts live in `init_pl
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -651,6 +652,13 @@ def _next_steps(
             "  dvc push                 # fill the remote; its credentials go in .dvc/config.local"
             f" (dvc remote modify --local {plan.REMOTE_NAME} <option> <value>), never in git"
         )
+        plugin = {"s3": "dvc_s3", "gs": "dvc_gs", "azure": "dvc_azure"}.get(decided.remote.scheme)
+        if plugin and importlib.util.find_spec(plugin) is None:
+            console.print(
+                f"  [yellow]dvc push to {decided.remote.scheme}:// needs the "
+                f"{plugin.replace('_', '-')} package: add it to pyproject.toml and "
+                "run `make lock`[/yellow]"
+            )
     elif the_plan.placement.dvc:
         console.print(
             f"  [yellow]{the_plan.placement.raw} is versioned by DVC but no remote is set: CI "
