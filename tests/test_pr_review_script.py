@@ -91,3 +91,25 @@ def test_unknown_subcommand_is_refused(tmp_path: Path, tool_env: dict[str, str])
     done, _, _ = step("repro", tmp_path, tool_env)
     assert done.returncode == 2
     assert "usage:" in done.stderr
+
+
+def test_reproduce_without_the_secret_tracks_in_the_workspace(
+    repo_copy: Callable[[], Path], tool_env: dict[str, str]
+) -> None:
+    """No tracking secret (a fork): runs go to mlflow.db, never to params.yaml's tracking.uri."""
+    import sqlite3
+
+    import yaml
+
+    repo = repo_copy()
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    # A server the pull request cannot reach: logging there would fail the step.
+    params["tracking"] = {"uri": "http://127.0.0.1:9"}
+    params["train"]["model"]["max_iter"] = 50  # a new model: a new training run
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    runs_before = sqlite3.connect(repo / "mlflow.db").execute("select count(*) from runs")
+    before = runs_before.fetchone()[0]
+    done, _, _ = step("reproduce", repo, tool_env, MLFLOW_TRACKING_URI="")
+    assert done.returncode == 0, done.stderr
+    after = sqlite3.connect(repo / "mlflow.db").execute("select count(*) from runs").fetchone()[0]
+    assert after == before + 1

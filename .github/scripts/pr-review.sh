@@ -2,7 +2,8 @@
 # The steps of .github/workflows/pr.yml, one subcommand each, so they run (and are tested)
 # outside GitHub too:
 #   reproduce  dvc repro; with --pull (data and run-cache) when the DVC_REMOTE_URL secret names
-#              a remote (dvc-remote.sh); runs log to MLFLOW_TRACKING_URI when given
+#              a remote (dvc-remote.sh); runs log to MLFLOW_TRACKING_URI when given, else to
+#              the workspace's mlflow.db
 #   report     gitops-ml report --check against origin/$BASE_REF; records the gate verdict
 #              in $GITHUB_OUTPUT (gate=pass|fail) instead of failing, so the summary,
 #              artifact and comment steps still run
@@ -20,9 +21,12 @@ COMMENT_TITLE="gitops-ml model report"
 reproduce() {
   # Tracking credentials that are not configured arrive empty: MLflow must not see them set.
   local name
-  for name in MLFLOW_TRACKING_URI MLFLOW_TRACKING_USERNAME MLFLOW_TRACKING_PASSWORD; do
+  for name in MLFLOW_TRACKING_USERNAME MLFLOW_TRACKING_PASSWORD; do
     [[ -n "${!name:-}" ]] || unset "$name"
   done
+  # Without the secret (always so for forks) runs stay in the workspace: never the server that
+  # params.yaml's tracking.uri names, for which the pull request holds no credentials.
+  export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-sqlite:///$PWD/mlflow.db}"
   if dvc_remote_configure; then
     # Read only: the run-cache is written by trusted runs on main (promote.sh), never by
     # a pull request, whose code could file results under keys that main would then trust.

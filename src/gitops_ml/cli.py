@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
@@ -355,9 +355,103 @@ def push_run_cache(
     )
 
 
+@app.command()
+def init(
+    data: Annotated[
+        str | None, typer.Option(help="Dataset, CSV or Parquet (outside the repo: copied in).")
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="The binary target column.")] = None,
+    positive_label: Annotated[
+        str | None, typer.Option(help="The target's value that marks the positive class.")
+    ] = None,
+    id_column: Annotated[
+        str | None, typer.Option(help="Row identifier, never a feature ('none': no id).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Project name: the MLflow experiment.")] = None,
+    model_name: Annotated[
+        str | None, typer.Option(help="Registered model name (letters, digits, '-', '_').")
+    ] = None,
+    remote: Annotated[
+        str | None,
+        typer.Option(help="DVC remote: none, a local path, s3://..., gs://... or azure://..."),
+    ] = None,
+    s3_endpoint: Annotated[
+        str | None, typer.Option(help="Endpoint URL of an S3-compatible store (MinIO, ...).")
+    ] = None,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(help="MLflow tracking URI, no credentials ('none': mlflow.db in the repo)."),
+    ] = None,
+    remove_example_data: Annotated[
+        bool | None,
+        typer.Option(
+            "--remove-example-data/--keep-example-data",
+            help="Delete the example dataset (default: keep; interactive: ask).",
+        ),
+    ] = None,
+    track_data: Annotated[
+        str,
+        typer.Option(help="Version the dataset with git, dvc, or auto (dvc above 2 MB)."),
+    ] = "auto",
+    calibrate_gates: Annotated[
+        bool,
+        typer.Option(
+            "--calibrate-gates/--keep-gates",
+            help="Set gates.floors from the first run on the new data.",
+        ),
+    ] = True,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Ask nothing: flags, else current values.")
+    ] = False,
+) -> None:
+    """Start your own project: point the template at your data, names, remote and tracking."""
+    from rich.console import Console
+
+    from gitops_ml import init as stage
+    from gitops_ml.init_plan import Track
+
+    if track_data not in ("auto", "git", "dvc"):
+        raise UserError(f"--track-data {track_data}: expected auto, git or dvc")
+    console = Console(highlight=False, soft_wrap=True)
+    options = stage.Options(
+        data=data,
+        target=target,
+        positive_label=positive_label,
+        id_column=id_column,
+        name=name,
+        model_name=model_name,
+        remote=remote,
+        s3_endpoint=s3_endpoint,
+        tracking_uri=tracking_uri,
+        remove_example_data=remove_example_data,
+        track=cast("Track", track_data),
+        calibrate_gates=calibrate_gates,
+    )
+    interactive = not yes and sys.stdin.isatty()
+    asker = stage.RichAsker(console) if interactive else None
+    stage.run(Path.cwd(), options, console, asker)
+
+
+def _export_tracking_uri() -> None:
+    # MLflow resolves models:/ URIs through its own registry URI, which follows only the
+    # environment: export params.yaml's tracking.uri so every MLflow call in this process (and
+    # its children) sees the one URI that tracking_uri() reports. An empty variable (an unset
+    # CI secret) counts as unset.
+    import os
+
+    from gitops_ml.tracking import FROM_PARAMS_ENV, configured_uri
+
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        uri = configured_uri(Path("params.yaml"))
+        if uri:
+            os.environ["MLFLOW_TRACKING_URI"] = uri
+            os.environ[FROM_PARAMS_ENV] = "1"
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one message and exit code 1."""
     try:
+        _export_tracking_uri()
         app()
     except UserError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)

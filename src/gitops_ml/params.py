@@ -142,6 +142,52 @@ class MlflowParams(_Section):
     experiment: str = Field(min_length=1, description="MLflow experiment name.")
 
 
+def credentials_in_uri(uri: str) -> str | None:
+    """What in `uri` looks like a credential (a password or token), or None when nothing does."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    parts = urlsplit(uri)
+    if parts.password:
+        return "a password in the address"
+    secret = {"password", "passwd", "token", "secret", "key", "sig", "signature", "access_key"}
+    for name, _ in parse_qsl(parts.query, keep_blank_values=True):
+        if name.lower() in secret or name.lower().endswith(("token", "secret", "password")):
+            return f"the query parameter {name!r}"
+    return None
+
+
+SECRET_ERROR = "secret_in_value"
+
+
+class TrackingParams(_Section):
+    """Where MLflow runs and the registry live, when MLFLOW_TRACKING_URI does not say."""
+
+    uri: str | None = Field(
+        default=None,
+        description="MLflow tracking (and registry) URI, without credentials; "
+        "MLFLOW_TRACKING_URI overrides it; none = SQLite `mlflow.db` in the project root.",
+    )
+
+    @field_validator("uri")
+    @classmethod
+    def _no_credentials(cls, uri: str | None) -> str | None:
+        if uri is None:
+            return None
+        if "://" not in uri:
+            raise ValueError("expected a URI such as http://host:5000 or sqlite:///mlflow.db")
+        found = credentials_in_uri(uri)
+        if found:
+            from pydantic_core import PydanticCustomError
+
+            # Its own error type, so that the message never repeats the value (a secret).
+            raise PydanticCustomError(
+                SECRET_ERROR,
+                f"holds {found}: credentials go in MLFLOW_TRACKING_USERNAME/PASSWORD or "
+                "MLFLOW_TRACKING_TOKEN (CI secrets), never in params.yaml",
+            )
+        return uri
+
+
 class RegistryParams(_Section):
     """The MLflow Model Registry entry that promotion writes and serving reads."""
 
@@ -294,6 +340,11 @@ class Params(_Section):
         default_factory=ServeParams,
         description="Serving limits; read by `serve` and `predict`.",
     )
+    tracking: TrackingParams = Field(
+        default_factory=TrackingParams,
+        description="Tracking server of the project; read by every command that uses MLflow "
+        "(MLFLOW_TRACKING_URI wins).",
+    )
 
     @property
     def threshold(self) -> float:
@@ -321,7 +372,8 @@ def _describe(error: ValidationError, path: Path) -> str:
             lines.append(f"  {loc}: required key is missing")
         else:
             got = err.get("input")
-            shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
+            secret = err["type"] == SECRET_ERROR
+            shown = f" (got {got!r})" if not (isinstance(got, dict | list) or secret) else ""
             message = err["msg"].removeprefix("Value error, ")
             lines.append(f"  {loc}: {message}{shown}")
     return "\n".join(lines)

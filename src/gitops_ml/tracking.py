@@ -1,8 +1,9 @@
 """MLflow tracking: the only module of the pipeline that talks to a tracking server.
 
-The tracking URI comes from MLFLOW_TRACKING_URI; without it, an SQLite file `mlflow.db` in the
-project root (DVC_ROOT under DVC, which names the project even when a queued experiment runs in
-a temporary copy; else the working directory).
+The tracking URI comes from MLFLOW_TRACKING_URI; without it, from `tracking.uri` of params.yaml
+in the working directory; without either, an SQLite file `mlflow.db` in the project root
+(DVC_ROOT under DVC, which names the project even when a queued experiment runs in a temporary
+copy; else the working directory).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 MODEL_TAG = "gitops_ml.model_md5"
+# Set beside MLFLOW_TRACKING_URI when the CLI exported it from params.yaml (not the user), so a
+# command that rewrites params.yaml (init) can let its child processes resolve it afresh.
+FROM_PARAMS_ENV = "GITOPS_ML_TRACKING_URI_FROM_PARAMS"
 # Key of the feature schema in a logged model's metadata (MLmodel), so that every URI of the
 # model (runs:/, models:/, a downloaded directory) carries the columns it takes.
 SCHEMA_METADATA = "gitops_ml_schema"
@@ -42,12 +46,33 @@ def project_root() -> Path:
 
 
 def tracking_uri() -> str:
-    """MLFLOW_TRACKING_URI, or the embedded SQLite store in the project root.
+    """MLFLOW_TRACKING_URI, else params.yaml's `tracking.uri`, else SQLite in the project root.
 
     So an experiment run in DVC's temporary copy logs to the project's own `mlflow.db`
     instead of one that vanishes with the copy.
     """
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / 'mlflow.db'}"
+    return (
+        os.environ.get("MLFLOW_TRACKING_URI")
+        or configured_uri(Path("params.yaml"))
+        or f"sqlite:///{project_root() / 'mlflow.db'}"
+    )
+
+
+def configured_uri(params_path: Path) -> str | None:
+    """`tracking.uri` of a params file, or None when absent or unset.
+
+    Read raw, not through `load_params`: the commands that reach here have loaded (and so
+    validated) their params already, and tracking must not make a stage read other sections.
+    """
+    import yaml
+
+    try:
+        raw = yaml.safe_load(params_path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    section = raw.get("tracking") if isinstance(raw, dict) else None
+    uri = section.get("uri") if isinstance(section, dict) else None
+    return uri if isinstance(uri, str) and uri else None
 
 
 @contextmanager
