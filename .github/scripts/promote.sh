@@ -27,8 +27,15 @@ identity() {
 registry_kind() {
   if [[ -n "${MLFLOW_TRACKING_URI:-}" ]]; then
     echo "Registry: the tracking server from the MLFLOW_TRACKING_URI secret."
+    return
+  fi
+  # Else params.yaml's tracking.uri (never holds credentials), else the workspace's SQLite.
+  local uri
+  uri=$(python -c 'from gitops_ml.tracking import tracking_uri; print(tracking_uri())')
+  if [[ "$uri" == sqlite:* ]]; then
+    echo "Registry: no tracking server configured; using the workspace's SQLite store mlflow.db."
   else
-    echo "Registry: no MLFLOW_TRACKING_URI secret; using the workspace's SQLite store mlflow.db."
+    echo "Registry: $uri, from params.yaml's tracking.uri."
   fi
 }
 
