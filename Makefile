@@ -50,8 +50,9 @@ report: $(STAMP) ## Compare this workspace with main: writes reports/report.md a
 report-example: $(STAMP) ## Regenerate docs/example-report/ (a real PR on the default data)
 	$(BIN)/python scripts/report_example.py --out docs/example-report --doc docs/pull-requests.md
 
-bench: $(STAMP) ## Run the benchmarks and write docs/benchmarks.md
-	$(BIN)/python benchmarks/run.py --out docs/benchmarks.md
+SIZES ?= 7k
+bench: $(STAMP) ## Run the benchmarks, write docs/benchmarks.md (SIZES="7k 1M 10M"; default 7k)
+	$(BIN)/python benchmarks/run.py --out docs/benchmarks.md --sizes $(SIZES)
 
 LOCK := $(BIN)/uv pip compile pyproject.toml --universal --generate-hashes --no-emit-index-url \
 	--python-version 3.11 --quiet

@@ -28,8 +28,8 @@ DIGITS = 6
 # rescaled to the full size (standard errors shrink as 1/sqrt(n)); permutation importance is
 # measured on IMPORTANCE_MAX_ROWS rows; the confusion plot data holds CONFUSION_MAX_ROWS records
 # in the exact proportions of the four cells (exact counts are tp/fp/tn/fn in metrics.json).
-BOOTSTRAP_MAX_ROWS = 100_000
-IMPORTANCE_MAX_ROWS = 50_000
+BOOTSTRAP_MAX_ROWS = 50_000
+IMPORTANCE_MAX_ROWS = 10_000
 CONFUSION_MAX_ROWS = 10_000
 # Rows scored per predict_proba call: bounds the preprocessed copy of the test set in memory.
 PREDICT_CHUNK_ROWS = 250_000
