@@ -93,7 +93,7 @@ def to_markdown(
     for r in results:
         met = "—" if r.ok is None else ("yes" if r.ok else "**no**")
         lines.append(f"| {r.name} | {r.shown} | {r.target or '—'} | {met} |")
-    notes = [r.note for r in results if r.note]
+    notes = list(dict.fromkeys(r.note for r in results if r.note))  # once each, in order
     if notes:
         lines += ["", "### Notes" if section else "## Notes", "", *[f"- {n}" for n in notes]]
     return "\n".join(lines) + "\n"
