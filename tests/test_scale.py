@@ -48,9 +48,15 @@ def test_parquet_text_as_category_prepares_exactly_the_same_data(tmp_path: Path)
 
 def test_clean_strips_category_labels_and_merges_them_without_mutating() -> None:
     """' pro ' and 'pro' become one label; a blank label becomes missing; the input is kept."""
-    frame = pd.DataFrame({"plan": pd.Categorical([" pro ", "pro", "", "basic", None])})
+    frame = pd.DataFrame(
+        {
+            "plan": pd.Categorical([" pro ", "pro", "", "basic", None]),
+            "rank": pd.Categorical([1, 2, 2, 1, 3]),
+        }
+    )
     before = frame.copy()
     out = clean(frame)
+    pd.testing.assert_series_equal(out["rank"], frame["rank"])  # numbers are left as they are
     assert out["plan"].tolist()[:2] == ["pro", "pro"]
     assert out["plan"].isna().tolist() == [False, False, True, False, True]
     assert sorted(out["plan"].cat.categories) == ["basic", "pro"]

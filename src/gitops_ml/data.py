@@ -99,6 +99,8 @@ def clean(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy(deep=False)
     for col in out.columns:
         if isinstance(out[col].dtype, pd.CategoricalDtype):
+            if not _is_text(out[col].cat.categories.to_series()):
+                continue  # numbers or dates as categories: nothing to strip
             labels = out[col].cat.categories.astype("str").str.strip()
             out[col] = recategorize(out[col], labels, pd.Index(labels[labels != ""].unique()))
         elif _is_text(out[col]):
