@@ -53,8 +53,9 @@ report-example: $(STAMP) ## Regenerate docs/example-report/ (a real PR on the de
 docs: $(STAMP) ## Regenerate docs/cli.md and docs/params.md from the CLI and the params models
 	$(BIN)/python -m gitops_ml.reference --out docs
 
-bench: $(STAMP) ## Run the benchmarks and write docs/benchmarks.md
-	$(BIN)/python benchmarks/run.py --out docs/benchmarks.md
+SIZES ?= 7k
+bench: $(STAMP) ## Run the benchmarks, write docs/benchmarks.md (SIZES="7k 1M 10M"; default 7k)
+	$(BIN)/python benchmarks/run.py --out docs/benchmarks.md --sizes $(SIZES)
 
 LOCK := $(BIN)/uv pip compile pyproject.toml --universal --generate-hashes --no-emit-index-url \
 	--python-version 3.11 --quiet

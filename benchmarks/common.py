@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -61,3 +62,51 @@ def project_copy(dest: Path) -> Path:
     for cmd in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "bench"]):
         subprocess.run([*git, *cmd], cwd=dest, check=True, capture_output=True)
     return dest
+
+
+@dataclass(frozen=True)
+class Measure:
+    """Wall time and peak memory of one command with everything it started."""
+
+    seconds: float
+    peak_mb: float
+    stdout: str
+
+
+def measured(cmd: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> Measure:
+    """Run a command that must succeed; its wall time and the peak RSS of its process tree.
+
+    The tree's resident memory is summed every 50 ms (psutil), catching processes that overlap
+    (dvc and a stage); the kernel's own high-water mark of the largest single process
+    (wait4's ru_maxrss) catches spikes between samples. The peak is the larger of the two.
+    """
+    import psutil
+
+    out_file = cwd / f".bench-out-{time.monotonic_ns()}.log"
+    with out_file.open("w+b") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env={**env(), **(extra_env or {})}, stdout=out, stderr=subprocess.STDOUT
+        )
+        root = psutil.Process(proc.pid)
+        sampled = 0
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            with contextlib.suppress(psutil.NoSuchProcess):
+                rss = 0
+                for p in [root, *root.children(recursive=True)]:
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        rss += p.memory_info().rss
+                sampled = max(sampled, rss)
+            time.sleep(0.05)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    out_file.unlink()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{text[-3000:]}")
+    peak = max(sampled, usage.ru_maxrss * 1024)  # ru_maxrss is in KiB on Linux
+    return Measure(seconds, peak / 2**20, text)

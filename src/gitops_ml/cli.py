@@ -54,11 +54,19 @@ def train(
     prepared: Annotated[Path, typer.Option(help="Directory written by `prepare`.")],
     model: Annotated[Path, typer.Option(help="Where to save the fitted model (.skops).")],
     params: ParamsOption = Path("params.yaml"),
+    tuned: Annotated[
+        Path | None,
+        typer.Option(help="Hyperparameters written by `tune`, laid over train.model."),
+    ] = None,
 ) -> None:
     """Fit the model pipeline and log it to MLflow."""
     from gitops_ml import train as stage
 
     settings = _load(params)
+    if tuned is not None:
+        from gitops_ml.tune import with_tuned
+
+        settings = with_tuned(settings, tuned)
     stage.run(prepared, model, settings)
     typer.echo(f"trained {settings.train.model.type} → {model}")
 
@@ -446,6 +454,24 @@ def _export_tracking_uri() -> None:
         if uri:
             os.environ["MLFLOW_TRACKING_URI"] = uri
             os.environ[FROM_PARAMS_ENV] = "1"
+
+
+@app.command()
+def tune(
+    prepared: Annotated[Path, typer.Option(help="Directory written by `prepare`.")],
+    out: Annotated[Path, typer.Option(help="Directory for params.yaml (best) and search.json.")],
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Search train's hyperparameters on a Dask cluster (DASK_SCHEDULER_ADDRESS or local)."""
+    from gitops_ml import tune as stage
+
+    settings = _load(params)
+    found = stage.run(prepared, out, settings)
+    best = ", ".join(f"{k}={v}" for k, v in sorted(found.best.items()))
+    typer.echo(
+        f"searched {found.candidates} candidates on {found.workers} Dask workers: "
+        f"best {best} ({found.best_score:.4f}) → {out}"
+    )
 
 
 def main() -> None:

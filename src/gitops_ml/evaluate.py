@@ -22,6 +22,17 @@ SCORE_METRICS = ("roc_auc", "average_precision", "log_loss", "brier")
 LABEL_METRICS = ("f1", "precision", "recall", "accuracy")
 CURVE_POINTS = 200
 DIGITS = 6
+# Caps that keep evaluation's cost flat beyond a few hundred thousand test rows. Test sets up
+# to each cap are used whole, so results on small data do not depend on them. Above a cap, a
+# seeded subsample stands in: bootstrap errors are computed on BOOTSTRAP_MAX_ROWS rows and
+# rescaled to the full size (standard errors shrink as 1/sqrt(n)); permutation importance is
+# measured on IMPORTANCE_MAX_ROWS rows; the confusion plot data holds CONFUSION_MAX_ROWS records
+# in the exact proportions of the four cells (exact counts are tp/fp/tn/fn in metrics.json).
+BOOTSTRAP_MAX_ROWS = 50_000
+IMPORTANCE_MAX_ROWS = 10_000
+CONFUSION_MAX_ROWS = 10_000
+# Rows scored per predict_proba call: bounds the preprocessed copy of the test set in memory.
+PREDICT_CHUNK_ROWS = 250_000
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
@@ -53,9 +64,19 @@ def score(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float
 def bootstrap_se(
     y: np.ndarray, proba: np.ndarray, threshold: float, resamples: int, seed: int
 ) -> dict[str, float]:
-    """Standard error of each metric over `resamples` bootstrap resamples of the test set."""
+    """Standard error of each metric over `resamples` bootstrap resamples of the test set.
+
+    Above BOOTSTRAP_MAX_ROWS rows, resamples of a seeded subsample of that size are scored and
+    the errors rescaled by sqrt(subsample / n), the 1/sqrt(n) law of standard errors.
+    """
     import sklearn
 
+    n = len(y)
+    factor = 1.0
+    if n > BOOTSTRAP_MAX_ROWS:
+        keep = subsample(n, BOOTSTRAP_MAX_ROWS, seed)
+        y, proba = y[keep], proba[keep]
+        factor = float(np.sqrt(BOOTSTRAP_MAX_ROWS / n))
     rng = np.random.default_rng(seed)
     rows = []
     # The resamples are valid inputs by construction; sklearn's per-call checks dominate cost.
@@ -66,7 +87,26 @@ def bootstrap_se(
                 continue
             rows.append(score(y[idx], proba[idx], threshold))
     table = pd.DataFrame(rows, columns=list(METRICS))
-    return {name: float(table[name].std(ddof=1)) for name in METRICS}
+    return {name: float(table[name].std(ddof=1)) * factor for name in METRICS}
+
+
+def subsample(n: int, size: int, seed: int) -> np.ndarray:
+    """Sorted positions of `size` of `n` rows, drawn without replacement (all when n ≤ size)."""
+    if n <= size:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+
+
+def predict_positive(pipeline: Pipeline, x: pd.DataFrame) -> np.ndarray:
+    """Positive-class probabilities, scored in chunks so preprocessing copies stay small."""
+    if len(x) <= PREDICT_CHUNK_ROWS:
+        return np.asarray(pipeline.predict_proba(x)[:, 1])
+    return np.concatenate(
+        [
+            pipeline.predict_proba(x.iloc[start : start + PREDICT_CHUNK_ROWS])[:, 1]
+            for start in range(0, len(x), PREDICT_CHUNK_ROWS)
+        ]
+    )
 
 
 def _thin(n: int) -> np.ndarray:
@@ -104,12 +144,33 @@ def calibration_points(y: np.ndarray, proba: np.ndarray, bins: int = 10) -> list
 def confusion_rows(
     y: np.ndarray, proba: np.ndarray, threshold: float, schema: FeatureSchema
 ) -> list[dict[str, str]]:
-    """One {actual, predicted} row per test record, in the labels of the data."""
+    """One {actual, predicted} row per test record, in the labels of the data.
+
+    Above CONFUSION_MAX_ROWS records, CONFUSION_MAX_ROWS rows in the proportions of the four
+    cells (largest remainders), grouped by cell: DVC's confusion template needs one row per
+    record, and millions of them would bloat a committed file.
+    """
     names = np.array([schema.negative_label, schema.positive_label])
+    if len(y) > CONFUSION_MAX_ROWS:
+        return _scaled_confusion(y, proba >= threshold, names)
     predicted = names[(proba >= threshold).astype(int)]
     return [
         {"actual": a, "predicted": p}
         for a, p in zip(names[y].tolist(), predicted.tolist(), strict=True)
+    ]
+
+
+def _scaled_confusion(y: np.ndarray, labels: np.ndarray, names: np.ndarray) -> list[dict[str, str]]:
+    cells = [(a, p) for a in (0, 1) for p in (0, 1)]
+    counts = np.array([int(((y == a) & (labels == bool(p))).sum()) for a, p in cells])
+    exact = counts * CONFUSION_MAX_ROWS / counts.sum()
+    scaled = np.floor(exact).astype(int)
+    short = CONFUSION_MAX_ROWS - int(scaled.sum())
+    scaled[np.argsort(-(exact - scaled), kind="stable")[:short]] += 1
+    return [
+        {"actual": str(names[a]), "predicted": str(names[p])}
+        for (a, p), k in zip(cells, scaled.tolist(), strict=True)
+        for _ in range(k)
     ]
 
 
@@ -128,9 +189,16 @@ def confusion_counts(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict
 def importance(
     pipeline: Pipeline, x: pd.DataFrame, y: np.ndarray, top: int, seed: int
 ) -> list[dict[str, Any]]:
-    """Permutation importance of each input column (drop in ROC AUC), the `top` largest."""
+    """Permutation importance of each input column (drop in ROC AUC), the `top` largest.
+
+    Measured on a seeded subsample of IMPORTANCE_MAX_ROWS rows when the test set is larger.
+    """
     from sklearn.inspection import permutation_importance
     from threadpoolctl import threadpool_limits
+
+    if len(x) > IMPORTANCE_MAX_ROWS:
+        keep = subsample(len(x), IMPORTANCE_MAX_ROWS, seed)
+        x, y = x.iloc[keep], y[keep]
 
     # Hundreds of small predictions: one thread each is faster than OpenMP's start-up and
     # spinning, and collapses far less when the machine is busy.
@@ -165,7 +233,7 @@ def evaluate(
     """Score the model on the test split: metrics with errors, and the data of every plot."""
     x = test[schema.features]
     y = test[schema.target].to_numpy(dtype=np.int8)
-    proba = pipeline.predict_proba(x)[:, 1]
+    proba = predict_positive(pipeline, x)
     point = score(y, proba, params.threshold)
     errors = bootstrap_se(y, proba, params.threshold, params.bootstrap, seed)
     metrics: dict[str, float] = {}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -315,6 +315,59 @@ class MonitorParams(_Section):
     )
 
 
+Scoring = Literal[
+    "roc_auc",
+    "average_precision",
+    "neg_log_loss",
+    "neg_brier_score",
+    "f1",
+    "precision",
+    "recall",
+    "accuracy",
+    "balanced_accuracy",
+]
+
+
+class TuneParams(_Section):
+    """The optional tune stage: which of train.model's hyperparameters to search, and how."""
+
+    space: dict[str, list[Any]] = Field(
+        min_length=1,
+        description="Candidate values per hyperparameter of train.model (its field names).",
+    )
+    search: Literal["grid", "random", "halving_random"] = Field(
+        default="grid",
+        description="grid: every combination; random: n_iter draws; "
+        "halving_random: n_iter draws culled by successive halving.",
+    )
+    n_iter: int = Field(
+        default=10, ge=1, description="Candidates drawn by the random and halving searches."
+    )
+    cv: int = Field(default=3, ge=2, le=20, description="Stratified cross-validation folds.")
+    scoring: Scoring = Field(
+        default="roc_auc", description="scikit-learn scorer that ranks the candidates."
+    )
+    max_rows: int = Field(
+        default=200_000,
+        ge=100,
+        description="Training rows searched on (a seeded sample when there are more).",
+    )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="Worker processes of the local cluster when DASK_SCHEDULER_ADDRESS is unset; "
+        "none = one per CPU.",
+    )
+
+    @field_validator("space")
+    @classmethod
+    def _candidates(cls, space: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        empty = sorted(name for name, values in space.items() if not values)
+        if empty:
+            raise ValueError(f"no candidate values for {empty}; expected a non-empty list each")
+        return space
+
+
 class Params(_Section):
     """The whole of params.yaml."""
 
@@ -345,11 +398,38 @@ class Params(_Section):
         description="Tracking server of the project; read by every command that uses MLflow "
         "(MLFLOW_TRACKING_URI wins).",
     )
+    tune: TuneParams | None = Field(
+        default=None,
+        description="Hyperparameter search; read by the optional `tune` stage only.",
+    )
 
     @property
     def threshold(self) -> float:
         """The serving threshold: serve.threshold, or evaluate.threshold when not set."""
         return self.serve.threshold if self.serve.threshold is not None else self.evaluate.threshold
+
+    @model_validator(mode="after")
+    def _tune_fits_the_model(self) -> Params:
+        # Each candidate must be a valid value of the configured model, checked here so a bad
+        # search space fails at load time, not after hours of fits on a cluster.
+        if self.tune is None:
+            return self
+        model = self.train.model
+        known = set(type(model).model_fields) - {"type"}
+        unknown = sorted(set(self.tune.space) - known)
+        if unknown:
+            raise ValueError(
+                f"tune.space: {unknown} are not hyperparameters of {model.type}; "
+                f"expected some of {sorted(known)}"
+            )
+        for name, values in self.tune.space.items():
+            for value in values:
+                try:
+                    type(model).model_validate({**model.model_dump(), name: value})
+                except ValidationError as exc:
+                    reason = exc.errors()[0]["msg"]
+                    raise ValueError(f"tune.space.{name}: candidate {value!r}: {reason}") from None
+        return self
 
     @model_validator(mode="after")
     def _features_disjoint(self) -> Params:
