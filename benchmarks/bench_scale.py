@@ -133,13 +133,15 @@ def _restore_result(label: str, key: str, repo: Path, tmp: Path, pipe: Measure) 
     subprocess.run(
         [dvc, "remote", "add", "-d", "bench", str(remote)], cwd=repo, env=env(), check=True
     )
+    # What promote.sh runs on main: `dvc push --run-cache` plus the objects of the
+    # `cache: false` outputs (evaluate's metrics and plot data) that the run-cache names.
     subprocess.run(
-        [dvc, "push", "--run-cache", "-q"], cwd=repo, env=env(), check=True, capture_output=True
+        [str(BIN / "gitops-ml"), "push-run-cache"],
+        cwd=repo,
+        env=env(),
+        check=True,
+        capture_output=True,
     )
-    # `dvc push --run-cache` leaves out the objects of `cache: false` outputs (evaluate's
-    # metrics and plot data) that the run-cache entries name, so `repro --pull` would re-run
-    # evaluate. A local remote has the cache's layout: send the rest of the cache there too.
-    shutil.copytree(repo / ".dvc/cache/files", remote / "files", dirs_exist_ok=True)
     _git(repo, "add", ".dvc/config")
     _git(repo, "commit", "-q", "-m", "bench: remote")
     clone = tmp / "clone"
@@ -165,9 +167,8 @@ def _restore_result(label: str, key: str, repo: Path, tmp: Path, pipe: Measure) 
             "Run-cache: `dvc push --run-cache` to a local-directory remote, then in a fresh "
             "`git clone` with dvc.lock removed, `dvc repro --pull` restores every stage's "
             "outputs from the run-cache without running any (checked); recompute is the "
-            "pipeline run above. `dvc push --run-cache` does not upload the objects of "
-            "`cache: false` outputs (evaluate's metrics and plot JSON) that run-cache entries "
-            "refer to, so `repro --pull` re-runs evaluate unless they are in the remote; the "
-            "benchmark copies the local cache's objects to the remote to measure the restore."
+            "pipeline run above. The push is `gitops-ml push-run-cache` (as on main): "
+            "`dvc push --run-cache` alone leaves out the objects of `cache: false` outputs "
+            "(evaluate's metrics and plot JSON), so `repro --pull` would re-run evaluate."
         ),
     )
