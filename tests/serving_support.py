@@ -213,7 +213,7 @@ def register(model: Trained, server: MlflowServer, alias: str = "champion") -> s
         )
         import mlflow
 
-        client = MlflowClient(tracking_uri=server.uri)
+        client = MlflowClient(tracking_uri=server.uri, registry_uri=server.uri)
         client.log_metric(run_id, "roc_auc", 0.8)
         version = mlflow.register_model(f"runs:/{run_id}/model", MODEL_NAME)
         client.set_registered_model_alias(MODEL_NAME, alias, version.version)

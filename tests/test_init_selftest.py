@@ -180,7 +180,7 @@ def test_init_points_the_project_at_the_new_data(
     # The training run went to the server named in params.yaml, in the new experiment.
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=mlflow_server.uri)
+    client = MlflowClient(tracking_uri=mlflow_server.uri, registry_uri=mlflow_server.uri)
     experiment = client.get_experiment_by_name("accounts")
     assert experiment is not None
     assert client.search_runs([experiment.experiment_id], max_results=5)

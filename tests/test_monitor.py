@@ -326,8 +326,10 @@ def test_model_from_the_registry(
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     local = monitor.load_model(str(prepared / "model.skops"))
     assert local is not None
+    # Set, not inherited: another test of this process may have pointed MLflow elsewhere.
     mlflow.set_tracking_uri(uri)
-    # Set, not inherited: an experiment made active by another test lives in another store.
+    mlflow.set_registry_uri(uri)
+    # Likewise: an experiment made active by another test lives in another store.
     mlflow.set_experiment("monitoring")
     with mlflow.start_run():
         mlflow.sklearn.log_model(

@@ -367,7 +367,11 @@ def test_racing_promotions_leave_consistent_aliases(
 def _registered(env: dict[str, str]) -> list[Any]:
     from mlflow import MlflowClient
 
-    return list(MlflowClient(env["MLFLOW_TRACKING_URI"]).search_registered_models())
+    return list(
+        MlflowClient(
+            env["MLFLOW_TRACKING_URI"], registry_uri=env["MLFLOW_TRACKING_URI"]
+        ).search_registered_models()
+    )
 
 
 def test_lock_is_exclusive_and_alias_move_is_compare_and_set(mlflow_server: str) -> None:
@@ -392,7 +396,7 @@ def test_lock_is_exclusive_and_alias_move_is_compare_and_set(mlflow_server: str)
 def _empty_run(uri: str) -> str:
     from mlflow import MlflowClient
 
-    client = MlflowClient(uri)
+    client = MlflowClient(uri, registry_uri=uri)
     experiment = client.get_experiment_by_name("lock-test") or None
     exp_id = experiment.experiment_id if experiment else client.create_experiment("lock-test")
     return str(client.create_run(exp_id).info.run_id)

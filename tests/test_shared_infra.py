@@ -210,7 +210,7 @@ def test_pull_request_to_promotion_on_shared_tracking(
     # Through MLflow: the PR's training run, the registered version, its lineage, the alias.
     from mlflow import MlflowClient
 
-    client = MlflowClient(shared.server.uri)
+    client = MlflowClient(shared.server.uri, registry_uri=shared.server.uri)
     name = params["registry"]["model_name"]
     model_md5 = md5(repo / "models" / "model.skops")
     experiment = client.get_experiment_by_name(params["mlflow"]["experiment"])

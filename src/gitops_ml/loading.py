@@ -75,7 +75,9 @@ def _client() -> Any:
 
     from gitops_ml.tracking import tracking_uri
 
-    return MlflowClient(tracking_uri=tracking_uri())
+    uri = tracking_uri()
+    # The registry too: left out, MLflow takes the process-wide registry URI instead.
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def resolve(uri: str) -> ModelRef:

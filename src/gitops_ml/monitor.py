@@ -421,7 +421,9 @@ def load_model(uri: str) -> Pipeline | None:
 
     from gitops_ml.tracking import tracking_uri
 
+    # models:/ URIs resolve through the registry URI, which does not follow set_tracking_uri.
     mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_registry_uri(tracking_uri())
     try:
         model: Pipeline = mlflow.sklearn.load_model(uri)
     except (MlflowException, OSError) as exc:
