@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -88,7 +89,7 @@ def test_the_threshold_decides_the_label(trained: Trained) -> None:
     """A serve threshold above every score labels every record negative."""
     with TestClient(make_app(trained, threshold=0.999)) as c:
         body = c.post("/predict", json=trained.records(10)).json()
-    assert {p["label"] for p in body["predictions"]} == {"No"}
+    assert {p["label"] for p in body["predictions"]} == {trained.schema.negative_label}
     assert body["threshold"] == 0.999
 
 
@@ -366,9 +367,9 @@ def test_cli_serves_the_champion_and_follows_the_alias(
     first = register(trained, mlflow_server)
     port = free_port()
     params = tmp_path / "params.yaml"
-    params.write_text(
-        (ROOT / "params.yaml").read_text().replace("poll_seconds: 30", "poll_seconds: 0.5")
-    )
+    text = (ROOT / "params.yaml").read_text().replace("poll_seconds: 30", "poll_seconds: 0.5")
+    # Serve the name registered above (the example's own; init gives a project another).
+    params.write_text(re.sub(r"(?m)^  model_name: .*$", f"  model_name: {MODEL_NAME}", text))
     cmd = [str(BIN / "gitops-ml"), "serve", "--port", str(port), "--params", str(params)]
     url = f"http://127.0.0.1:{port}"
     with process(cmd, tmp_path, env_for(mlflow_server, tool_env), f"{url}/ready"):
