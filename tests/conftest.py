@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -20,6 +21,51 @@ pytest_plugins = ("tests.serving_support", "tests.infra_support")
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
+# The dataset the template ships; tests marked `example_data` are about it (see below).
+EXAMPLE_RAW = "data/raw/telco_churn.csv"
+_LEFT_OUT = pytest.StashKey[int]()
+
+
+def uses_example_data(root: Path = ROOT) -> bool:
+    """Whether the project at `root` still runs on the shipped example dataset."""
+    from gitops_ml.errors import ParamsError
+
+    try:
+        return load_params(root / "params.yaml").data.raw == EXAMPLE_RAW
+    except ParamsError:
+        return True  # leave nothing out: the tests that read params.yaml report the problem
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the tests about the example data once `gitops-ml init` replaced it."""
+    if uses_example_data():
+        return
+    # Deselected, not skipped: they test the template's example, which this project no longer has.
+    left_out = [item for item in items if item.get_closest_marker("example_data")]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not item.get_closest_marker("example_data")]
+    config.stash[_LEFT_OUT] = len(left_out)
+    if hasattr(config, "workeroutput"):  # a pytest-xdist worker: tell the controller
+        config.workeroutput["example_data_left_out"] = len(left_out)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """Under pytest-xdist, collect the workers' count of left-out tests (each saw all of them)."""
+    count = getattr(node, "workeroutput", {}).get("example_data_left_out", 0)
+    stash = node.config.stash
+    stash[_LEFT_OUT] = max(stash.get(_LEFT_OUT, 0), count)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many example-data tests were left out, and why."""
+    left_out = terminalreporter.config.stash.get(_LEFT_OUT, 0)
+    if left_out:
+        terminalreporter.write_line(
+            f"{left_out} example-data test(s) left out: params.yaml's data.raw is not "
+            f"{EXAMPLE_RAW} (they test the template's example dataset; see docs/init.md)"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -30,8 +76,9 @@ def params() -> Params:
 
 @pytest.fixture(scope="session")
 def raw_frame(params: Params) -> pd.DataFrame:
-    """The default dataset as read from data/raw."""
-    return pd.read_csv(ROOT / params.data.raw)
+    """The project's dataset as read from data/raw (CSV or Parquet, as `gitops-ml init` allows)."""
+    path = ROOT / params.data.raw
+    return pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +134,11 @@ def copy_project(dest: Path, env: dict[str, str]) -> Path:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, target)
+    # A large dataset is versioned by DVC, so git ignores it: copy it too, as `dvc pull` would.
+    raw = load_params(ROOT / "params.yaml").data.raw
+    if (ROOT / raw).is_file() and not (dest / raw).exists():
+        (dest / raw).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / raw, dest / raw)
     run(["git", "init", "-q", "-b", "main"], dest, env)
     run(["git", "add", "-A"], dest, env)
     run(["git", "commit", "-q", "-m", "initial"], dest, env)

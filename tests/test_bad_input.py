@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 from gitops_ml.cli import main
+from gitops_ml.params import Params
 
 from .conftest import BIN, ROOT
 
@@ -33,8 +35,26 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> 
 
 @pytest.fixture
 def sample(raw_frame: pd.DataFrame) -> pd.DataFrame:
-    """The first 300 rows of the default data: enough for a stratified split."""
+    """The first 300 rows of the project's data: enough for a stratified split."""
     return raw_frame.head(300).copy()
+
+
+@dataclass(frozen=True)
+class Names:
+    """What the refusals below are about, in the project's data (the example: churn, tenure)."""
+
+    target: str
+    labels: list[str]  # the target's values, sorted
+    number: str  # the first numeric feature
+
+
+@pytest.fixture
+def names(params: Params, sample: pd.DataFrame) -> Names:
+    """The target, its labels and a numeric feature of the project's data."""
+    target = params.data.target
+    features = sample.drop(columns=[target, params.data.id_column or target])
+    number = features.select_dtypes("number").columns[0]
+    return Names(target, sorted(sample[target].astype(str).unique()), str(number))
 
 
 def _params(tmp_path: Path, raw: Path, **data: object) -> Path:
@@ -74,33 +94,44 @@ def test_good_sample_prepares(cli: Cli, tmp_path: Path, sample: pd.DataFrame) ->
     assert sorted(p.name for p in out.iterdir()) == ["schema.json", "test.parquet", "train.parquet"]
 
 
-def test_missing_target_column(cli: Cli, tmp_path: Path, sample: pd.DataFrame) -> None:
+def test_missing_target_column(
+    cli: Cli, tmp_path: Path, sample: pd.DataFrame, names: Names
+) -> None:
     """A file without the target column is refused, naming the column."""
-    raw = _csv(tmp_path, sample.drop(columns="churn"))
+    raw = _csv(tmp_path, sample.drop(columns=names.target))
     code, err, out = _prepare(cli, tmp_path, raw)
-    _assert_refused(code, err, out, str(raw), "['churn']", "not in the file")
+    _assert_refused(code, err, out, str(raw), f"['{names.target}']", "not in the file")
 
 
-def test_target_with_a_third_label(cli: Cli, tmp_path: Path, sample: pd.DataFrame) -> None:
+def test_target_with_a_third_label(
+    cli: Cli, tmp_path: Path, sample: pd.DataFrame, names: Names
+) -> None:
     """A third target value is refused with its line and value."""
-    sample.loc[4, "churn"] = "Maybe"
+    sample[names.target] = sample[names.target].astype(object)
+    sample.loc[4, names.target] = "Maybe"
     code, err, out = _prepare(cli, tmp_path, _csv(tmp_path, sample))
-    _assert_refused(code, err, out, "column 'churn' at line 6", "'Maybe'", "expected only")
+    where = f"column '{names.target}' at line 6"
+    _assert_refused(code, err, out, where, "'Maybe'", "expected only")
 
 
-def test_positive_label_absent(cli: Cli, tmp_path: Path, sample: pd.DataFrame) -> None:
+def test_positive_label_absent(
+    cli: Cli, tmp_path: Path, sample: pd.DataFrame, names: Names
+) -> None:
     """A positive label that never occurs is refused, listing the values present."""
     raw = _csv(tmp_path, sample)
-    code, err, out = _prepare(cli, tmp_path, raw, positive_label="Churned")
-    _assert_refused(code, err, out, "positive label 'Churned' does not occur", "['No', 'Yes']")
+    code, err, out = _prepare(cli, tmp_path, raw, positive_label="Absent")
+    _assert_refused(code, err, out, "positive label 'Absent' does not occur", str(names.labels))
 
 
-def test_text_in_numeric_column(cli: Cli, tmp_path: Path, sample: pd.DataFrame) -> None:
+def test_text_in_numeric_column(
+    cli: Cli, tmp_path: Path, sample: pd.DataFrame, names: Names
+) -> None:
     """A word in a numeric column is refused with its column, line and value."""
-    sample["tenure"] = sample["tenure"].astype(str)
-    sample.loc[10, "tenure"] = "twelve"
+    sample[names.number] = sample[names.number].astype(str)
+    sample.loc[10, names.number] = "twelve"
     code, err, out = _prepare(cli, tmp_path, _csv(tmp_path, sample))
-    _assert_refused(code, err, out, "column 'tenure' at line 12", "expected numbers", "'twelve'")
+    where = f"column '{names.number}' at line 12"
+    _assert_refused(code, err, out, where, "expected numbers", "'twelve'")
 
 
 def test_empty_file(cli: Cli, tmp_path: Path) -> None:
@@ -118,21 +149,23 @@ def test_header_only(cli: Cli, tmp_path: Path, sample: pd.DataFrame) -> None:
     _assert_refused(code, err, out, str(raw), "header but no data rows")
 
 
-def test_all_missing_feature(cli: Cli, tmp_path: Path, sample: pd.DataFrame) -> None:
+def test_all_missing_feature(cli: Cli, tmp_path: Path, sample: pd.DataFrame, names: Names) -> None:
     """A feature with no values at all is refused by name."""
-    sample["monthly_charges"] = ""
+    sample[names.number] = ""
     code, err, out = _prepare(cli, tmp_path, _csv(tmp_path, sample))
-    _assert_refused(code, err, out, "column 'monthly_charges'", "values missing")
+    _assert_refused(code, err, out, f"column '{names.number}'", "values missing")
 
 
-def test_duplicate_column_names(cli: Cli, tmp_path: Path, sample: pd.DataFrame) -> None:
+def test_duplicate_column_names(
+    cli: Cli, tmp_path: Path, sample: pd.DataFrame, names: Names
+) -> None:
     """Two columns with one name are refused, naming it."""
     raw = tmp_path / "raw.csv"
-    header = ",".join([*sample.columns[:-1], "tenure"])
+    header = ",".join([*sample.columns[:-1], names.number])
     body = sample.to_csv(index=False, header=False)
     raw.write_text(header + "\n" + body)
     code, err, out = _prepare(cli, tmp_path, raw)
-    _assert_refused(code, err, out, "duplicate column names ['tenure']")
+    _assert_refused(code, err, out, f"duplicate column names ['{names.number}']")
 
 
 def test_wrong_delimiter(cli: Cli, tmp_path: Path, sample: pd.DataFrame) -> None:
@@ -179,9 +212,11 @@ def test_wrong_params_type(cli: Cli, tmp_path: Path, sample: pd.DataFrame) -> No
     _assert_refused(code, err, out, "data.test_size", "valid number", "'a fifth'")
 
 
-def test_real_process_exit_code_and_no_traceback(tmp_path: Path, sample: pd.DataFrame) -> None:
+def test_real_process_exit_code_and_no_traceback(
+    tmp_path: Path, sample: pd.DataFrame, names: Names
+) -> None:
     """The installed command exits 1 with the message alone on stderr."""
-    raw = _csv(tmp_path, sample.drop(columns="churn"))
+    raw = _csv(tmp_path, sample.drop(columns=names.target))
     params = _params(tmp_path, raw)
     done = subprocess.run(
         [BIN / "gitops-ml", "prepare", "--raw", raw, "--out", tmp_path / "o", "--params", params],
@@ -191,5 +226,5 @@ def test_real_process_exit_code_and_no_traceback(tmp_path: Path, sample: pd.Data
     )
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
-    assert done.stderr.startswith(f"error: {raw}: column(s) ['churn']")
+    assert done.stderr.startswith(f"error: {raw}: column(s) ['{names.target}']")
     assert not (tmp_path / "o").exists()

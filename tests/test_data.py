@@ -127,6 +127,7 @@ def test_split_is_stratified_and_deterministic() -> None:
     assert train_a["y"].mean() == pytest.approx(0.25)
 
 
+@pytest.mark.example_data
 def test_prepare_records_train_statistics(raw_frame: pd.DataFrame) -> None:
     """On the default data it keeps every row and records categories and ranges of train."""
     params = DataParams(raw="data/raw/telco_churn.csv", target="churn", positive_label="Yes")

@@ -47,7 +47,8 @@ def test_every_stage_reads_exactly_its_listed_sections(
     real = params.load_params(ROOT / "params.yaml")
     work = tmp_path / "work"
     (work / Path(real.data.raw).parent).mkdir(parents=True)
-    raw_frame.head(400).to_csv(work / real.data.raw, index=False)
+    sample, raw = raw_frame.head(400), work / real.data.raw
+    sample.to_csv(raw, index=False) if raw.suffix == ".csv" else sample.to_parquet(raw, index=False)
     monkeypatch.chdir(work)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")

@@ -195,6 +195,7 @@ def test_the_cli_exports_the_params_uri_for_mlflow_and_marks_it(
 # ---------------------------------------------------------------- edits
 
 
+@pytest.mark.example_data  # init from the template as shipped
 def test_params_edits_keep_comments_and_touch_only_changed_lines() -> None:
     """Only the edited values' lines differ; ambiguous labels are quoted for YAML 1.1."""
     text = (ROOT / "params.yaml").read_text()
@@ -225,6 +226,7 @@ def test_params_edits_keep_comments_and_touch_only_changed_lines() -> None:
     ]
 
 
+@pytest.mark.example_data  # init from the template as shipped
 def test_artifacts_entry_follows_the_model_name() -> None:
     """The GTO artifact is renamed in place; its comments stay."""
     text = (ROOT / "artifacts.yaml").read_text()
@@ -297,6 +299,7 @@ def _console() -> Console:
     return Console(file=io.StringIO(), width=200)
 
 
+@pytest.mark.example_data  # init from the template as shipped
 def test_it_refuses_uncommitted_work_and_changes_nothing(
     project: Path, tmp_path: Path, tool_env: dict[str, str]
 ) -> None:
@@ -332,6 +335,7 @@ def test_a_dataset_placed_in_data_raw_is_not_uncommitted_work(
     assert _status(project, tool_env) == "?? data/raw/accounts.csv\n"
 
 
+@pytest.mark.example_data  # init from the template as shipped
 def test_without_flags_it_asks_for_the_target_it_cannot_know(project: Path, tmp_path: Path) -> None:
     """Non-interactive, a dataset without the current target column needs --target."""
     data = tmp_path / "accounts.parquet"
@@ -342,6 +346,7 @@ def test_without_flags_it_asks_for_the_target_it_cannot_know(project: Path, tmp_
     assert "pass --target (two-valued columns: ['has_phone', 'tier', 'status'])" in str(error.value)
 
 
+@pytest.mark.example_data  # init from the template as shipped
 def test_interactive_answers_are_applied_and_a_rerun_changes_nothing(
     project: Path, tmp_path: Path, tool_env: dict[str, str]
 ) -> None:
@@ -396,6 +401,7 @@ def test_interactive_answers_are_applied_and_a_rerun_changes_nothing(
     assert _status(project, tool_env) == ""
 
 
+@pytest.mark.example_data  # init from the template as shipped
 def test_data_versioned_by_dvc_gets_a_dvc_file_and_stays_out_of_git(
     project: Path, tmp_path: Path, tool_env: dict[str, str]
 ) -> None:
@@ -451,6 +457,7 @@ def test_a_tracking_server_that_does_not_answer_is_refused_before_writing() -> N
     init._check_tracking("sqlite:///mlflow.db")  # a local store needs no server
 
 
+@pytest.mark.example_data  # init from the template as shipped
 def test_a_failing_pipeline_run_undoes_everything(
     project: Path, tmp_path: Path, tool_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -22,8 +22,10 @@ import yaml
 
 from .conftest import copy_project, run
 from .serving_support import MlflowServer, env_for, free_port, process
+from .test_example_data import collect_example_tests
 
-pytestmark = pytest.mark.slow
+# Init starts from the template as shipped, on the example data.
+pytestmark = [pytest.mark.slow, pytest.mark.example_data]
 
 MODEL = "account-churn"
 COLUMNS = {"account_id", "plan_tier", "region", "tenure_months", "monthly_spend", "tickets"}
@@ -198,6 +200,15 @@ def test_init_again_with_the_same_answers_changes_nothing(
     assert "Nothing to change" in done.stdout
     assert run(["git", "status", "--porcelain"], repo, tool_env).stdout == ""
     assert run(["git", "rev-parse", "HEAD"], repo, tool_env).stdout == head
+
+
+def test_generated_project_leaves_out_the_example_data_tests(
+    generated: Generated, tool_env: dict[str, str]
+) -> None:
+    """The project's own suite, collected there, selects none of the example-data tests."""
+    selected, left_out = collect_example_tests(generated.repo, tool_env)
+    assert selected == []
+    assert left_out > 0
 
 
 def test_generated_project_runs_the_whole_loop(

@@ -109,6 +109,7 @@ def test_clean_batches_rarely_alarm(
     assert len(alarms) <= 1, alarms
 
 
+@pytest.mark.example_data  # the example's columns
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
@@ -147,6 +148,7 @@ def test_each_drift_kind_is_detected_and_named(
         assert subject in messages
 
 
+@pytest.mark.example_data  # the example's columns
 def test_performance_drop_is_found(
     source: pd.DataFrame,
     reference: pd.DataFrame,
@@ -166,6 +168,7 @@ def test_performance_drop_is_found(
     assert ("performance", "roc_auc") in {(f.kind, f.subject) for f in report.findings}
 
 
+@pytest.mark.example_data  # the example's columns
 def test_batch_without_labels_is_monitored(
     source: pd.DataFrame,
     reference: pd.DataFrame,
@@ -212,6 +215,7 @@ def _monitor_args(prepared: Path, current: Path, out: Path, model: str = "") -> 
     ]
 
 
+@pytest.mark.example_data  # the example's columns
 def test_bad_batch_gets_the_pipelines_error(
     tmp_path: Path, raw_frame: pd.DataFrame, prepared: Path, tool_env: dict[str, str]
 ) -> None:
@@ -232,6 +236,7 @@ def test_bad_batch_gets_the_pipelines_error(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.example_data  # the example's columns
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
@@ -271,6 +276,7 @@ def drifted_report(
     return root / "out"
 
 
+@pytest.mark.example_data  # the example's columns
 def test_command_writes_json_markdown_and_html(drifted_report: Path) -> None:
     """monitor.json says drift_detected and names the drifted features; md and html agree."""
     report = json.loads((drifted_report / "monitor.json").read_text())
@@ -296,6 +302,7 @@ def test_command_writes_json_markdown_and_html(drifted_report: Path) -> None:
     assert html.count("<svg") == 4
 
 
+@pytest.mark.example_data  # the example's columns
 def test_clean_batch_exits_zero(
     tmp_path: Path, prepared: Path, source: pd.DataFrame, tool_env: dict[str, str]
 ) -> None:
@@ -373,6 +380,7 @@ window.addEventListener('load', function () {
     not CHROMIUM.exists(),
     reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium; .ci/run does)",
 )
+@pytest.mark.example_data  # the example's columns
 def test_html_renders_in_chromium(drifted_report: Path, tmp_path: Path) -> None:
     """Headless Chromium lays out every chart of the report, with no script errors."""
     import re
@@ -432,6 +440,7 @@ def test_monitor_params_are_validated(tmp_path: Path) -> None:
     assert load_params(path).monitor.alpha == 0.01  # the section is optional
 
 
+@pytest.mark.example_data  # the example's columns
 def test_reports_escape_what_the_data_holds(
     source: pd.DataFrame,
     reference: pd.DataFrame,

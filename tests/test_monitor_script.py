@@ -135,6 +135,7 @@ def outputs(tmp_path: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines)
 
 
+@pytest.mark.example_data  # the example's file and columns
 def test_fetch_from_a_url_a_path_or_the_simulator(
     tmp_path: Path, env: dict[str, str], served: str
 ) -> None:

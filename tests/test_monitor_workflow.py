@@ -36,6 +36,7 @@ def issues(hub: FakeGitHub) -> dict:  # type: ignore[type-arg]
     return json.loads(path.read_text()) if path.exists() else {"calls": [], "issues": []}
 
 
+@pytest.mark.example_data  # the example's columns
 @pytest.mark.slow
 def test_drift_raises_one_issue_across_runs(
     monitored: tuple[Path, FakeGitHub, Path], tmp_path: Path, tool_env: dict[str, str]

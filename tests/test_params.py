@@ -31,7 +31,9 @@ def test_project_params_load() -> None:
     """It loads the shipped params.yaml into typed sections."""
     params = load_params(ROOT / "params.yaml")
     assert isinstance(params.train.model, HistGradientBoostingParams)
-    assert params.data.target == "churn"
+    shipped = yaml.safe_load((ROOT / "params.yaml").read_text())["data"]
+    assert (params.data.raw, params.data.target) == (shipped["raw"], shipped["target"])
+    assert params.data.positive_label == str(shipped["positive_label"])
     assert 0 < params.data.test_size < 1
 
 

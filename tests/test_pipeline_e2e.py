@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
+from gitops_ml.data import read_table
+from gitops_ml.files import md5
+from gitops_ml.params import load_params
 
 from .conftest import ROOT, copy_project, run
 
@@ -36,12 +41,16 @@ def _set_param(repo: Path, dotted: str, value: object) -> None:
 
 
 def test_fresh_clone_reproduces_with_a_good_model(reproduced: Path) -> None:
-    """A clone with no DVC remote runs every stage and reaches ROC AUC ≥ 0.80."""
+    """A clone with no DVC remote runs every stage and clears the project's ROC AUC floor."""
+    params = load_params(reproduced / "params.yaml")
     metrics = json.loads((reproduced / "eval/metrics.json").read_text())
-    assert metrics["roc_auc"] >= 0.80
+    # The example's floor is 0.80; `gitops-ml init` sets a new project's from its first run.
+    assert metrics["roc_auc"] >= params.gates.floors["roc_auc"] >= 0.5
     assert 0 < metrics["roc_auc_se"] < 0.05
-    assert metrics["n_test"] == 1409
-    assert metrics["tp"] + metrics["fp"] + metrics["tn"] + metrics["fn"] == 1409
+    rows = len(read_table(reproduced / params.data.raw).frame)  # the example: 7043 → 1409
+    n_test = math.ceil(rows * params.data.test_size)
+    assert metrics["n_test"] == n_test
+    assert metrics["tp"] + metrics["fp"] + metrics["tn"] + metrics["fn"] == n_test
     for name in ("roc", "prc", "calibration", "confusion", "importance"):
         assert json.loads((reproduced / f"eval/plots/{name}.json").read_text())
         assert (reproduced / f"eval/figures/{name}.png").read_bytes().startswith(b"\x89PNG")
@@ -72,7 +81,8 @@ def test_run_is_tracked_in_mlflow(reproduced: Path, tool_env: dict[str, str]) ->
     commit = run(["git", "rev-parse", "HEAD"], reproduced, tool_env).stdout.strip()
     assert tags["git.commit"] == commit
     assert tags["git.branch"] == "main"
-    assert tags["dvc.prepare.data/raw/telco_churn.csv"] == "b9f3583475e1cf6fdf2eb78604f3cc5f"
+    raw = load_params(reproduced / "params.yaml").data.raw
+    assert tags[f"dvc.prepare.{raw}"] == md5(reproduced / raw)
     assert logged["train.model.type"] == "hist_gradient_boosting"
     assert logged["seed"] == "42"
 

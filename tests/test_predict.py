@@ -50,14 +50,17 @@ def test_batch_scores_equal_in_process_predictions(
         np.testing.assert_allclose(out["probability"], want, rtol=0, atol=1e-15)
     else:
         assert np.array_equal(out["probability"].to_numpy(), want)
-    assert out["label"].tolist() == np.where(want >= 0.4, "Yes", "No").tolist()
+    labels = (trained.schema.positive_label, trained.schema.negative_label)
+    assert out["label"].tolist() == np.where(want >= 0.4, *labels).tolist()
 
 
 def test_a_bad_value_names_the_line_and_writes_nothing(trained: Trained, tmp_path: Path) -> None:
     """A text value in a numeric column fails with its CSV line; no output file appears."""
     frame = _input(trained, tmp_path / "in.csv").copy()
-    frame["tenure"] = frame["tenure"].astype(object)
-    frame.loc[frame.index[700], "tenure"] = "twelve"
+    number = trained.schema.numeric[0]  # the example: tenure
+    row = min(700, len(frame) - 1)  # in a later chunk than the first
+    frame[number] = frame[number].astype(object)
+    frame.loc[frame.index[row], number] = "twelve"
     frame.to_csv(tmp_path / "in.csv", index=False)
     with pytest.raises(DataError) as err:
         predict.run(
@@ -66,18 +69,20 @@ def test_a_bad_value_names_the_line_and_writes_nothing(trained: Trained, tmp_pat
             tmp_path / "out.csv",
             threshold=0.5,
             schema_path=trained.schema_path,
-            chunk_rows=250,
+            chunk_rows=min(250, row // 2),
             progress=False,
         )
-    assert "column 'tenure' at line 702: expected finite numbers, got 'twelve'" in str(err.value)
+    where = f"column '{number}' at line {row + 2}"
+    assert f"{where}: expected finite numbers, got 'twelve'" in str(err.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
 
 
 def test_a_missing_column_is_named(trained: Trained, tmp_path: Path) -> None:
     """An input without a feature column is refused, naming the column."""
-    frame = _input(trained, tmp_path / "in.parquet").drop(columns=["contract"])
+    category = trained.schema.categorical[0]
+    frame = _input(trained, tmp_path / "in.parquet").drop(columns=[category])
     frame.to_parquet(tmp_path / "in.parquet", index=False)
-    with pytest.raises(DataError, match=r"missing feature column\(s\) \['contract'\]"):
+    with pytest.raises(DataError, match=rf"missing feature column\(s\) \['{category}'\]"):
         predict.run(
             str(trained.model_path),
             tmp_path / "in.parquet",
@@ -138,7 +143,7 @@ def test_files_are_read_in_chunks_of_the_given_size(trained: Trained, tmp_path: 
     """Both formats are read chunk by chunk, never more rows at once than asked for."""
     for name in ("in.csv", "in.parquet"):
         frame = _input(trained, tmp_path / name)
-        chunks = list(predict.read_chunks(tmp_path / name, [ID, "tenure"], 400))
+        chunks = list(predict.read_chunks(tmp_path / name, [ID, trained.schema.numeric[0]], 400))
         assert [len(c.frame) for c in chunks[:-1]] == [400] * (len(chunks) - 1)
         assert 0 < len(chunks[-1].frame) <= 400
         joined = pd.concat([c.frame for c in chunks])

@@ -151,6 +151,7 @@ def _tags(origin: Path, env: dict[str, str]) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in out.splitlines())
 
 
+@pytest.mark.example_data  # the variants' AUC order holds on the example
 def test_promotion_lifecycle(
     make_repo: Callable[[], Path],
     env: dict[str, str],
@@ -484,7 +485,7 @@ def test_promote_workflow_without_a_tracking_server(
         secrets={"DVC_REMOTE_URL": str(remote)},
     )  # fmt: skip
     assert done.job_results == {"promote": "success"}, done.explain()
-    name = "churn-classifier"
+    name = load_params(repo / "params.yaml").registry.model_name  # the example: churn-classifier
     tags = _tags(hub.origin, tool_env)
     assert tags == {f"{name}#prod#1": head, f"{name}@v1.0.0": head}
     registry_cache = [c for c in done.calls("cache") if c["inputs"]["key"].startswith("registry-")]

@@ -78,6 +78,7 @@ def _without_shas(markdown: str, report: dict[str, Any]) -> str:
     return markdown
 
 
+@pytest.mark.example_data  # docs/example-report, telco variants
 def test_improving_branch_passes_and_is_the_documented_example(
     repo_copy: Callable[[], Path], tool_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -136,6 +137,7 @@ def test_improving_branch_passes_and_is_the_documented_example(
     ), "docs/example-report is out of date: run `make report-example`"
 
 
+@pytest.mark.example_data  # docs/example-report, telco variants
 def test_crippled_model_fails_naming_the_metric(
     repo_copy: Callable[[], Path], tool_env: dict[str, str], tmp_path: Path
 ) -> None:

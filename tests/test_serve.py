@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from gitops_ml.params import ServeParams
 
 from .conftest import BIN, ROOT, run
 from .serving_support import (
+    ID,
     MODEL_NAME,
     Trained,
     env_for,
@@ -67,7 +69,8 @@ def test_one_record_is_scored_like_the_pipeline(client: TestClient, trained: Tra
     [prediction] = body["predictions"]
     assert prediction["probability"] == expected(trained, 1)[0]
     positive = prediction["probability"] >= 0.5
-    assert prediction["label"] == ("Yes" if positive else "No")
+    schema = trained.schema
+    assert prediction["label"] == (schema.positive_label if positive else schema.negative_label)
     assert prediction["id"] == record["customer_id"]
     assert body["model_version"].startswith("md5:")
     assert body["threshold"] == 0.5
@@ -86,7 +89,7 @@ def test_the_threshold_decides_the_label(trained: Trained) -> None:
     """A serve threshold above every score labels every record negative."""
     with TestClient(make_app(trained, threshold=0.999)) as c:
         body = c.post("/predict", json=trained.records(10)).json()
-    assert {p["label"] for p in body["predictions"]} == {"No"}
+    assert {p["label"] for p in body["predictions"]} == {trained.schema.negative_label}
     assert body["threshold"] == 0.999
 
 
@@ -95,12 +98,13 @@ def test_missing_values_are_null_and_blank_text_is_missing(
 ) -> None:
     """Null and blank text score as missing values, as the pipeline imputes them in training."""
     record = trained.records(1)[0]
-    nulls = dict(record, tenure=None, contract=None)
-    blank = dict(record, tenure=None, contract="  ")
+    number, category = trained.schema.numeric[0], trained.schema.categorical[0]
+    nulls = {**record, number: None, category: None}
+    blank = {**record, number: None, category: "  "}
     frame = trained.test[trained.schema.features].head(1).copy()
-    frame["tenure"] = np.nan
-    frame["contract"] = frame["contract"].cat.add_categories([]).astype(object)
-    frame.loc[frame.index[0], "contract"] = np.nan
+    frame[number] = np.nan
+    frame[category] = frame[category].cat.add_categories([]).astype(object)
+    frame.loc[frame.index[0], category] = np.nan
     want = trained.pipeline.predict_proba(frame)[:, 1][0]
     for body in (nulls, blank):
         assert client.post("/predict", json=body).json()["predictions"][0]["probability"] == want
@@ -111,23 +115,27 @@ def _bad(record: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v != "<drop>"}
 
 
-def _cases(record: dict[str, Any]) -> list[tuple[str, bytes, int, list[Any]]]:
+def _cases(trained: Trained) -> list[tuple[str, bytes, int, list[Any]]]:
+    record = trained.records(1)[0]
+    num, cat = trained.schema.numeric[0], trained.schema.categorical[0]  # tenure, contract
+
     def dumps(value: Any) -> bytes:
         return json.dumps(value).encode()
 
+    quoted = f'"{num}": '.encode()
     return [
-        ("wrong type", dumps(_bad(record, tenure="12")), 422, ["body", "tenure"]),
-        ("bool as number", dumps(_bad(record, tenure=True)), 422, ["body", "tenure"]),
-        ("number as text", dumps(_bad(record, contract=3)), 422, ["body", "contract"]),
-        ("missing field", dumps(_bad(record, contract="<drop>")), 422, ["body", "contract"]),
+        ("wrong type", dumps(_bad(record, **{num: "12"})), 422, ["body", num]),
+        ("bool as number", dumps(_bad(record, **{num: True})), 422, ["body", num]),
+        ("number as text", dumps(_bad(record, **{cat: 3})), 422, ["body", cat]),
+        ("missing field", dumps(_bad(record, **{cat: "<drop>"})), 422, ["body", cat]),
         ("unknown field", dumps(_bad(record, colour="red")), 422, ["body", "colour"]),
-        ("NaN", dumps(record).replace(b'"tenure": ', b'"tenure": NaN, "x": '), 422, []),
-        ("infinity", dumps(_bad(record, tenure=1e400)), 422, ["body", "tenure"]),
-        ("too large", dumps(_bad(record, tenure=1e300)), 422, ["body", "tenure"]),
-        ("in a list", dumps([record, _bad(record, tenure="x")]), 422, ["body", 1, "tenure"]),
+        ("NaN", dumps(record).replace(quoted, quoted + b'NaN, "x": '), 422, []),
+        ("infinity", dumps(_bad(record, **{num: 1e400})), 422, ["body", num]),
+        ("too large", dumps(_bad(record, **{num: 1e300})), 422, ["body", num]),
+        ("in a list", dumps([record, _bad(record, **{num: "x"})]), 422, ["body", 1, num]),
         ("empty list", b"[]", 422, ["body"]),
         ("too many", dumps([record] * 21), 422, ["body"]),
-        ("malformed JSON", b'{"tenure": 1,', 400, ["body"]),
+        ("malformed JSON", b"{" + quoted + b"1,", 400, ["body"]),
         ("not an object", b"42", 422, ["body"]),
         ("body too large", b"[" + b" " * 70_000 + b"]", 413, ["body"]),
         ("empty body", b"", 400, ["body"]),
@@ -139,7 +147,7 @@ def test_bad_requests_get_a_4xx_naming_the_field(
     client: TestClient, trained: Trained, case: int
 ) -> None:
     """Each kind of bad input is refused with a 4xx whose detail locates the problem."""
-    name, body, status, loc = _cases(trained.records(1)[0])[case]
+    name, body, status, loc = _cases(trained)[case]
     response = client.post("/predict", content=body, headers={"content-type": "application/json"})
     assert response.status_code == status, name
     detail = response.json()["detail"]
@@ -148,8 +156,9 @@ def test_bad_requests_get_a_4xx_naming_the_field(
     if loc:
         assert loc in [item["loc"] for item in detail], (name, detail)
     if name == "NaN":
-        assert ["body", "tenure"] in [item["loc"] for item in detail]
-        assert "finite" in next(i["msg"] for i in detail if i["loc"] == ["body", "tenure"])
+        where = ["body", trained.schema.numeric[0]]
+        assert where in [item["loc"] for item in detail]
+        assert "finite" in next(i["msg"] for i in detail if i["loc"] == where)
 
 
 def test_a_streamed_body_over_the_limit_is_refused(client: TestClient) -> None:
@@ -169,11 +178,12 @@ def test_unseen_categories_are_scored_and_counted(trained: Trained) -> None:
     """A category never seen in training still gets a score, and /metrics counts it."""
     record = trained.records(1)[0]
     with TestClient(make_app(trained)) as c:
-        response = c.post("/predict", json=[dict(record, contract="Weekly")] * 3)
+        category = trained.schema.categorical[0]
+        response = c.post("/predict", json=[{**record, category: "Weekly"}] * 3)
         assert response.status_code == 200
         assert all(0 <= p["probability"] <= 1 for p in response.json()["predictions"])
         text = c.get("/metrics").text
-    assert 'gitops_ml_unseen_category_total{feature="contract"} 3.0' in text
+    assert f'gitops_ml_unseen_category_total{{feature="{category}"}} 3.0' in text
 
 
 def test_metrics_count_requests_by_status_and_scores(trained: Trained) -> None:
@@ -201,17 +211,21 @@ def test_metadata_reports_the_model_and_threshold(client: TestClient, trained: T
     assert any(k.endswith("train.parquet") for k in meta["data_hashes"])
 
 
-def test_openapi_documents_fields_types_and_categories(client: TestClient) -> None:
+def test_openapi_documents_fields_types_and_categories(
+    client: TestClient, trained: Trained
+) -> None:
     """The request schema lists every feature with its type and known categories."""
     spec = client.get("/openapi.json").json()
     record = spec["components"]["schemas"]["Record"]
     assert record["additionalProperties"] is False
-    assert {"tenure", "contract", "customer_id"} <= set(record["properties"])
-    tenure = record["properties"]["tenure"]["anyOf"][0]
-    assert tenure["type"] == "number"
-    contract = record["properties"]["contract"]
-    assert contract["x-known-categories"] == ["Month-to-month", "One year", "Two year"]
-    assert "Month-to-month" in contract["description"]
+    assert {*trained.schema.features, ID} <= set(record["properties"])
+    number = record["properties"][trained.schema.numeric[0]]["anyOf"][0]
+    assert number["type"] == "number"
+    name = trained.schema.categorical[0]
+    known = trained.schema.categories[name]  # the example's contract: Month-to-month, ...
+    assert len(known) >= 2
+    assert record["properties"][name]["x-known-categories"] == known
+    assert known[0] in record["properties"][name]["description"]
     body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"]["oneOf"][1]["maxItems"] == 20
 
@@ -353,9 +367,9 @@ def test_cli_serves_the_champion_and_follows_the_alias(
     first = register(trained, mlflow_server)
     port = free_port()
     params = tmp_path / "params.yaml"
-    params.write_text(
-        (ROOT / "params.yaml").read_text().replace("poll_seconds: 30", "poll_seconds: 0.5")
-    )
+    text = (ROOT / "params.yaml").read_text().replace("poll_seconds: 30", "poll_seconds: 0.5")
+    # Serve the name registered above (the example's own; init gives a project another).
+    params.write_text(re.sub(r"(?m)^  model_name: .*$", f"  model_name: {MODEL_NAME}", text))
     cmd = [str(BIN / "gitops-ml"), "serve", "--port", str(port), "--params", str(params)]
     url = f"http://127.0.0.1:{port}"
     with process(cmd, tmp_path, env_for(mlflow_server, tool_env), f"{url}/ready"):

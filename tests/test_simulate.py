@@ -66,6 +66,7 @@ def test_spec_errors(spec: str, message: str) -> None:
         parse_spec(spec)
 
 
+@pytest.mark.example_data  # the example's columns
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
@@ -82,6 +83,7 @@ def test_spec_must_fit_the_data(source: pd.DataFrame, spec: str, message: str) -
         simulate.check_spec(parse_spec(spec), source, "raw.csv")
 
 
+@pytest.mark.example_data  # the example's columns
 def test_clean_batch_is_a_resample(source: pd.DataFrame) -> None:
     """Without drift, a batch has the raw columns and types, and only rows of the raw data."""
     out = batch(source, 3000, seed=1)
@@ -98,6 +100,7 @@ def test_clean_batch_is_a_resample(source: pd.DataFrame) -> None:
     assert (found["_merge"] == "both").all()
 
 
+@pytest.mark.example_data  # the example's columns
 def test_same_seed_same_batch(source: pd.DataFrame) -> None:
     """The same seed gives the same batch; another seed another one."""
     spec = "tenure:shift=5,contract:new=Q"
@@ -106,6 +109,7 @@ def test_same_seed_same_batch(source: pd.DataFrame) -> None:
     assert not a.equals(c)
 
 
+@pytest.mark.example_data  # the example's columns
 def test_each_change_does_what_it_says(source: pd.DataFrame) -> None:
     """Shift, scale, missing, new and freq move exactly the statistic they name."""
     freq = "payment_method:freq=Mailed check@0.6"
@@ -130,6 +134,7 @@ def test_each_change_does_what_it_says(source: pd.DataFrame) -> None:
     assert (batch(source, 20_000, seed=2)["payment_method"] == "Mailed check").mean() < 0.3
 
 
+@pytest.mark.example_data  # the example's columns
 def test_chunked_parquet_has_one_schema(tmp_path: Path, raw_frame: pd.DataFrame) -> None:
     """Written in many chunks, a Parquet batch has one schema, plain strings and every row."""
     raw = tmp_path / "raw.csv"
@@ -146,6 +151,7 @@ def test_chunked_parquet_has_one_schema(tmp_path: Path, raw_frame: pd.DataFrame)
     assert not list(tmp_path.glob(".batch*"))  # no temporary file left behind
 
 
+@pytest.mark.example_data  # the example's columns
 def test_cli_writes_csv_and_refuses_bad_input(tmp_path: Path, tool_env: dict[str, str]) -> None:
     """The command writes a CSV batch from params' raw file and reports errors in one line."""
     out = tmp_path / "b.csv"
@@ -190,6 +196,7 @@ def test_cli_writes_csv_and_refuses_bad_input(tmp_path: Path, tool_env: dict[str
     assert not (tmp_path / "c.pq").exists()
 
 
+@pytest.mark.example_data  # the example's columns
 def test_weights_reach_the_asked_share(source: pd.DataFrame) -> None:
     """Resampling weights give the label exactly the asked share in expectation."""
     weights = simulate.row_weights(source, parse_spec("contract:freq=Two year@0.5"))
