@@ -459,21 +459,28 @@ def _describe(error: ValidationError, path: Path) -> str:
     return "\n".join(lines)
 
 
-def load_params(path: Path = Path("params.yaml")) -> Params:
-    """Read and validate params.yaml; raise ParamsError naming the key on any problem."""
+def parse_yaml(text: str, where: str) -> Any:
+    """Parse YAML as DVC reads and writes params.yaml and dvc.lock; ParamsError naming `where`.
+
+    YAML 1.2: `dvc exp run -S` rewrites params.yaml without quotes, and a YAML 1.1 reader would
+    then turn a label such as `Yes` into a boolean.
+    """
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
     try:
+        return YAML(typ="safe").load(text)
+    except YAMLError as exc:
+        raise ParamsError(f"{where}: not valid YAML: {exc}") from None
+
+
+def load_params(path: Path = Path("params.yaml")) -> Params:
+    """Read and validate params.yaml; raise ParamsError naming the key on any problem."""
+    try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ParamsError(f"{path}: file not found") from None
-    # YAML 1.2, as DVC reads it: `dvc exp run -S` rewrites params.yaml without quotes, and a
-    # YAML 1.1 reader would then turn a label such as `Yes` into a boolean.
-    try:
-        raw = YAML(typ="safe").load(text)
-    except YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    raw = parse_yaml(text, str(path))
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping of sections at the top level")
     try:

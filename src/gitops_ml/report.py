@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from gitops_ml import gates as gate_rules
 from gitops_ml.errors import ParamsError, UserError
-from gitops_ml.params import GatesParams, Params
+from gitops_ml.params import GatesParams, Params, parse_yaml
 
 PLOTS = ("roc", "prc", "calibration", "confusion", "importance")
 OVERLAID = ("roc", "prc", "calibration")
@@ -380,14 +380,12 @@ def build(
 def _parse(text: str | None, where: str, kind: str) -> Any:
     if text is None:
         return None
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
-    # YAML 1.2, as DVC writes params.yaml (after `dvc exp run -S`) and dvc.lock.
+    if kind == "yaml":
+        return parse_yaml(text, where)
     try:
-        return json.loads(text) if kind == "json" else YAML(typ="safe").load(text)
-    except (json.JSONDecodeError, YAMLError) as exc:
-        raise UserError(f"{where}: not valid {kind.upper()}: {exc}") from None
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{where}: not valid JSON: {exc}") from None
 
 
 def _read_workspace(path: Path, kind: str) -> Any:

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from gitops_ml import lineage
+from gitops_ml.errors import ParamsError
 from gitops_ml.files import md5
-from gitops_ml.params import MlflowParams, Params
+from gitops_ml.params import MlflowParams, Params, parse_yaml
 from gitops_ml.schema import FeatureSchema
 
 if TYPE_CHECKING:
@@ -64,11 +65,9 @@ def configured_uri(params_path: Path) -> str | None:
     Read raw, not through `load_params`: the commands that reach here have loaded (and so
     validated) their params already, and tracking must not make a stage read other sections.
     """
-    import yaml
-
     try:
-        raw = yaml.safe_load(params_path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        raw = parse_yaml(params_path.read_text(encoding="utf-8"), str(params_path))
+    except (OSError, ParamsError):
         return None
     section = raw.get("tracking") if isinstance(raw, dict) else None
     uri = section.get("uri") if isinstance(section, dict) else None
