@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from gitops_ml.errors import ParamsError
+from gitops_ml.yaml12 import parse_yaml
 
 
 class _Section(BaseModel):
@@ -457,21 +458,6 @@ def _describe(error: ValidationError, path: Path) -> str:
             message = err["msg"].removeprefix("Value error, ")
             lines.append(f"  {loc}: {message}{shown}")
     return "\n".join(lines)
-
-
-def parse_yaml(text: str, where: str) -> Any:
-    """Parse YAML as DVC reads and writes params.yaml and dvc.lock; ParamsError naming `where`.
-
-    YAML 1.2: `dvc exp run -S` rewrites params.yaml without quotes, and a YAML 1.1 reader would
-    then turn a label such as `Yes` into a boolean.
-    """
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
-    try:
-        return YAML(typ="safe").load(text)
-    except YAMLError as exc:
-        raise ParamsError(f"{where}: not valid YAML: {exc}") from None
 
 
 def load_params(path: Path = Path("params.yaml")) -> Params:

@@ -18,7 +18,8 @@ from pydantic import ValidationError
 
 from gitops_ml import gates as gate_rules
 from gitops_ml.errors import ParamsError, UserError
-from gitops_ml.params import GatesParams, Params, parse_yaml
+from gitops_ml.params import GatesParams, Params
+from gitops_ml.yaml12 import parse_yaml
 
 PLOTS = ("roc", "prc", "calibration", "confusion", "importance")
 OVERLAID = ("roc", "prc", "calibration")

@@ -17,16 +17,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from gitops_ml import lineage
 from gitops_ml.errors import ParamsError
 from gitops_ml.files import md5
-from gitops_ml.params import MlflowParams, Params, parse_yaml
-from gitops_ml.schema import FeatureSchema
+from gitops_ml.yaml12 import parse_yaml
 
 if TYPE_CHECKING:
+    import pandas as pd
     from sklearn.pipeline import Pipeline
+
+    from gitops_ml.params import MlflowParams, Params
+    from gitops_ml.schema import FeatureSchema
+
+# The CLI resolves the tracking URI on every command, `--help` included: this module imports
+# only light modules at the top (pandas, MLflow and pydantic inside the functions using them).
 
 MODEL_TAG = "gitops_ml.model_md5"
 # Set beside MLFLOW_TRACKING_URI when the CLI exported it from params.yaml (not the user), so a
@@ -153,6 +157,7 @@ def log_training(
 
     With `schema`, the feature schema is stored in the model's metadata and as `schema.json`.
     """
+    import pandas as pd
     import sklearn
     import skops
     from mlflow.models import infer_signature
