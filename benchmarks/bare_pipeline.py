@@ -1,7 +1,8 @@
 """The baseline for `make bench`: the pipeline's work as one bare script, no DVC, no MLflow.
 
-Reads the raw CSV or Parquet file, strips text and blanks, splits, fits the same model (same
-preprocessing, float32 one-hot, same estimator and seed), and computes the same metrics,
+Reads the raw CSV or Parquet file (Parquet text as `category`, as prepare reads it), strips
+text and blanks, splits, fits the same model (same preprocessing, float32 one-hot, same
+estimator and seed), and computes the same metrics,
 bootstrap errors, curves, permutation importance and PNG plots as `dvc repro`, in one process,
 with the same row caps as gitops_ml.evaluate above 50,000 / 10,000 test rows, so both sides do
 the same work at every size. Usage: python bare_pipeline.py RAW OUT_DIR [TARGET POSITIVE_LABEL]
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from matplotlib.figure import Figure
 from sklearn import metrics as m
 from sklearn.calibration import calibration_curve
@@ -31,14 +34,34 @@ BOOTSTRAP_MAX_ROWS = 50_000  # as gitops_ml.evaluate
 IMPORTANCE_MAX_ROWS = 10_000
 
 
+def read(raw: Path) -> pd.DataFrame:
+    """The raw table; Parquet text columns as `category` (codes plus one copy of each label)."""
+    if raw.suffix != ".parquet":
+        return pd.read_csv(raw)
+    text = [
+        f.name
+        for f in pq.read_schema(raw)
+        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+    ]
+    return pd.read_parquet(raw, read_dictionary=text)
+
+
 def main() -> None:
     """Run the bare pipeline end to end."""
     raw, out = Path(sys.argv[1]), Path(sys.argv[2])
     target, positive = (sys.argv[3], sys.argv[4]) if len(sys.argv) > 4 else ("churn", "Yes")
     out.mkdir(parents=True, exist_ok=True)
-    frame = pd.read_parquet(raw) if raw.suffix == ".parquet" else pd.read_csv(raw)
+    frame = read(raw)
     for col in frame.columns:
-        if not pd.api.types.is_numeric_dtype(frame[col]):
+        if isinstance(frame[col].dtype, pd.CategoricalDtype):
+            # Strip the labels, not every row; a blank label becomes missing.
+            labels = frame[col].cat.categories.str.strip()
+            frame[col] = (
+                frame[col]
+                .cat.rename_categories(labels)
+                .cat.remove_categories([""] if "" in labels else [])
+            )
+        elif not pd.api.types.is_numeric_dtype(frame[col]):
             text = frame[col].astype("str").str.strip()
             text = text.mask(text == "")
             numbers = pd.to_numeric(text, errors="coerce")
