@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitops_ml import lineage
 from gitops_ml.errors import ParamsError
 from gitops_ml.files import md5
 from gitops_ml.yaml12 import parse_yaml
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
     from gitops_ml.schema import FeatureSchema
 
 # The CLI resolves the tracking URI on every command, `--help` included: this module imports
-# only light modules at the top (pandas, MLflow and pydantic inside the functions using them).
+# only light modules at the top (pandas, MLflow, pydantic, PyYAML inside the functions using them).
 
 MODEL_TAG = "gitops_ml.model_md5"
 # Set beside MLFLOW_TRACKING_URI when the CLI exported it from params.yaml (not the user), so a
@@ -118,6 +117,8 @@ def _client(settings: MlflowParams) -> Any:
 
 def lineage_tags(data_files: list[Path]) -> dict[str, str]:
     """Tags that tie a run to its code and data: commit, branch, data hashes, DVC experiment."""
+    from gitops_ml import lineage
+
     lock = lineage.read_lock()
     tags = {
         "git.commit": lineage.git_commit() or "unknown",
