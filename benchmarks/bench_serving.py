@@ -242,10 +242,14 @@ def bench_servers(
             for _ in range(2):
                 rounds["ours"].append(drive(ours_port, "/predict", ours_bodies, seconds))
                 rounds["mlflow"].append(drive(mlflow_port, "/invocations", mlflow_bodies, seconds))
-            alone = {
-                "ours": drive(ours_port, "/predict", ours_bodies, seconds / 2, concurrency=1),
-                "mlflow": drive(mlflow_port, "/invocations", mlflow_bodies, seconds / 2, 1),
-            }
+            # One client at a time, also two interleaved rounds; the lower p99 counts.
+            lone: dict[str, list[Load]] = {"ours": [], "mlflow": []}
+            for _ in range(2):
+                lone["ours"].append(drive(ours_port, "/predict", ours_bodies, seconds / 2, 1))
+                lone["mlflow"].append(
+                    drive(mlflow_port, "/invocations", mlflow_bodies, seconds / 2, 1)
+                )
+            alone = {name: min(loads, key=lambda load: load.p99_ms) for name, loads in lone.items()}
         finally:
             _stop(theirs)
     finally:
@@ -273,7 +277,8 @@ def bench_servers(
             alone["ours"].p99_ms < 20 and set(alone["ours"].statuses) == {200},
             note=(
                 "Latency: one client sending one request after another measures the time a "
-                "request takes; under the saturating load above it is mostly queueing and grows "
+                f"request takes ({seconds / 2:g} s per round, the better of 2 interleaved rounds "
+                "by p99); under the saturating load above it is mostly queueing and grows "
                 "with the number of connections chosen, so it is shown without a target."
             ),
         ),
