@@ -143,6 +143,31 @@ def test_remotes_are_checked_and_never_hold_credentials(tmp_path: Path) -> None:
         init_plan.parse_remote("s3://b/p", "http://user:pw@127.0.0.1:9000", root, tmp_path)
 
 
+def test_owners_are_checked_and_put_on_every_rule_of_codeowners() -> None:
+    """GitHub's owner forms pass once each; every rule gets the owners, comments stay as is."""
+    assert init_plan.parse_owners("@acme/ml-team, @jo-doe  ops@acme.io @acme/ml-team") == [
+        "@acme/ml-team",
+        "@jo-doe",
+        "ops@acme.io",
+    ]
+    for bad in ("acme", "@-jo", "@acme/", "jo@localhost", "@jo doe"):
+        with pytest.raises(UserError, match="expected a GitHub @user, @org/team"):
+            init_plan.parse_owners(bad)
+    with pytest.raises(UserError, match="at least one owner"):
+        init_plan.parse_owners(" , ")
+    text = "# who reviews\n\n/params.yaml   @old/team  @x\n# CI\n/.github/      @old/team\n"
+    assert init_plan.codeowners_owners(text) == ["@old/team", "@x"]
+    new = init_plan.codeowners_with(text, ["@acme/ml", "@jo"])
+    assert new == (
+        "# who reviews\n\n/params.yaml   @acme/ml @jo\n# CI\n/.github/      @acme/ml @jo\n"
+    )
+    shipped = (ROOT / init_plan.CODEOWNERS).read_text(encoding="utf-8")
+    replaced = init_plan.codeowners_with(shipped, ["@acme/ml"])
+    assert init_plan.codeowners_owners(replaced) == ["@acme/ml"]
+    comments = [line for line in shipped.splitlines() if line.startswith("#") or not line]
+    assert [line for line in replaced.splitlines() if line.startswith("#") or not line] == comments
+
+
 def test_tracking_uri_in_params_refuses_credentials() -> None:
     """params.yaml may name a tracking server, never a password or token for it."""
     text = (ROOT / "params.yaml").read_text()
@@ -376,6 +401,7 @@ def test_interactive_answers_are_applied_and_a_rerun_changes_nothing(
         "Registered",
         "DVC",
         "MLflow",
+        "Code",
         "Remove",
         "Apply",
     ]
@@ -447,6 +473,40 @@ def test_an_s3_remote_is_written_without_credentials_and_none_removes_it(
     assert "storage" not in (project / ".dvc/config").read_text()
 
 
+def test_owners_replace_the_placeholder_in_codeowners_and_a_rerun_changes_nothing(
+    project: Path, tmp_path: Path, tool_env: dict[str, str]
+) -> None:
+    """While the placeholder owner stands init says so; --owners names the team on every rule."""
+    path = project / init_plan.CODEOWNERS
+    path.write_text(
+        init_plan.codeowners_with(path.read_text(), [init_plan.PLACEHOLDER_OWNER]),
+        encoding="utf-8",
+    )
+    run(["git", "commit", "-qam", "Template owners", "--allow-empty"], project, tool_env)
+    console = _console()
+    init.run(project, init.Options(remote=str(tmp_path / "remote"), run_pipeline=False), console)
+    assert "still names the placeholder @your-org/ml-owners" in console.file.getvalue()  # type: ignore[attr-defined]
+    run(["git", "commit", "-qm", "Remote"], project, tool_env)
+
+    with pytest.raises(UserError, match="--owners 'acme': expected a GitHub @user"):
+        init.run(project, init.Options(owners="@acme/ml-team acme"), _console())
+    assert _status(project, tool_env) == ""
+
+    owned = _console()
+    options = init.Options(owners="@acme/ml-team @jo-doe", run_pipeline=False)
+    init.run(project, options, owned)
+    shown = owned.file.getvalue()  # type: ignore[attr-defined]
+    assert ".github/CODEOWNERS: review by @acme/ml-team @jo-doe" in shown
+    assert "placeholder" not in shown
+    assert _status(project, tool_env) == "M  .github/CODEOWNERS\n"
+    text = path.read_text()
+    assert init_plan.codeowners_owners(text) == ["@acme/ml-team", "@jo-doe"]
+    assert "/params.yaml        @acme/ml-team @jo-doe\n" in text
+    run(["git", "commit", "-qm", "Owners"], project, tool_env)
+    assert init.run(project, options, _console()) is None
+    assert _status(project, tool_env) == ""
+
+
 def test_a_tracking_server_that_does_not_answer_is_refused_before_writing() -> None:
     """Nothing listening at the URI: one error naming it, before any file is written."""
     from .serving_support import free_port
@@ -480,8 +540,10 @@ def test_a_failing_pipeline_run_undoes_everything(
         target="status",
         positive_label="churned",
         remote=str(tmp_path / "remote"),
+        owners="@acme/ml-team",
         remove_example_data=True,
     )
+    codeowners = (project / init_plan.CODEOWNERS).read_bytes()
     with pytest.raises(UserError, match="dvc repro failed"):
         init.run(project, options, _console())
     assert _status(project, tool_env) == ""
@@ -489,4 +551,5 @@ def test_a_failing_pipeline_run_undoes_everything(
     assert (project / "data/raw/telco_churn.csv").is_file()
     assert not (project / "data/raw/accounts.parquet").exists()
     assert "remote" not in (project / ".dvc/config").read_text()
+    assert (project / init_plan.CODEOWNERS).read_bytes() == codeowners
     assert (project / "mlflow.db").read_bytes() == b"the example's runs"

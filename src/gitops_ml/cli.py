@@ -390,6 +390,12 @@ def init(
         str | None,
         typer.Option(help="MLflow tracking URI, no credentials ('none': mlflow.db in the repo)."),
     ] = None,
+    owners: Annotated[
+        str | None,
+        typer.Option(
+            help="Code owners for .github/CODEOWNERS: GitHub @user or @org/team, space-separated."
+        ),
+    ] = None,
     remove_example_data: Annotated[
         bool | None,
         typer.Option(
@@ -431,6 +437,7 @@ def init(
         remote=remote,
         s3_endpoint=s3_endpoint,
         tracking_uri=tracking_uri,
+        owners=owners,
         remove_example_data=remove_example_data,
         track=cast("Track", track_data),
         calibrate_gates=calibrate_gates,

@@ -1,11 +1,12 @@
 """`gitops-ml init`: turn a clone of the template into a project on the user's own data.
 
-It asks (or takes flags for) the dataset, target, positive label, names, DVC remote and MLflow
-tracking URI; validates the data exactly as the prepare stage will and shows what it inferred;
-then edits params.yaml (comments kept), artifacts.yaml and .dvc/config, places the data, runs
-`dvc repro` once so dvc.lock and eval/ describe the new data, and stages the result for one
-commit. It refuses to start over uncommitted work and undoes its changes if a step fails; run
-again with the same answers, it changes nothing. The pure parts live in `init_plan`.
+It asks (or takes flags for) the dataset, target, positive label, names, DVC remote, MLflow
+tracking URI and code owners; validates the data exactly as the prepare stage will and shows
+what it inferred; then edits params.yaml (comments kept), artifacts.yaml, .dvc/config and
+.github/CODEOWNERS, places the data, runs `dvc repro` once so dvc.lock and eval/ describe the
+new data, and stages the result for one commit. It refuses to start over uncommitted work and
+undoes its changes if a step fails; run again with the same answers, it changes nothing. The
+pure parts live in `init_plan`.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class Options:
     remote: str | None = None
     s3_endpoint: str | None = None
     tracking_uri: str | None = None
+    owners: str | None = None
     remove_example_data: bool | None = None
     track: plan.Track = "auto"
     calibrate_gates: bool = True
@@ -111,6 +113,7 @@ class Plan:
     data_changed: bool = False
     move_aside: list[str] = field(default_factory=list)
     artifacts_changed: bool = False
+    codeowners_text: str | None = None
 
     def describe(self) -> list[str]:
         """The changes, one line each."""
@@ -129,6 +132,9 @@ class Plan:
             )
         if self.remote_remove is not None:
             lines.append(f".dvc/config: remove remote {self.remote_remove}")
+        if self.codeowners_text is not None:
+            owners = " ".join(plan.codeowners_owners(self.codeowners_text))
+            lines.append(f"{plan.CODEOWNERS}: review by {owners}")
         if self.remove_example:
             lines.append(f"remove the example data {self.remove_example}")
         if self.move_aside:
@@ -146,6 +152,7 @@ class Plan:
             or self.remote_remove
             or self.remove_example
             or self.artifacts_changed
+            or self.codeowners_text is not None
         )
 
 
@@ -259,6 +266,7 @@ class Decided:
     model_name: str
     remote: plan.Remote | None
     tracking_uri: str | None
+    owners: list[str] | None
     remove_example: bool
 
 
@@ -404,6 +412,7 @@ def decide(
         )
     )
     _check_tracking(uri)
+    owners = _owners(root, options, ask)
     example = root / current.data.raw
     remove = False
     if placement.raw != current.data.raw and (example.is_file() or Path(f"{example}.dvc").exists()):
@@ -419,8 +428,28 @@ def decide(
         model_name=str(model_name),
         remote=remote,
         tracking_uri=uri,
+        owners=owners,
         remove_example=remove,
     )
+
+
+def _owners(root: Path, options: Options, ask: _Ask) -> list[str] | None:
+    """The code owners to name in CODEOWNERS; None when the project has no such file."""
+    path = root / plan.CODEOWNERS
+    if not path.is_file():
+        if options.owners is not None:
+            raise UserError(
+                f"--owners: {plan.CODEOWNERS} not found; init names the owners in the "
+                "template's file (restore it from the template, or write your own)"
+            )
+        return None
+    now = plan.codeowners_owners(path.read_text(encoding="utf-8"))
+    answer = ask.text(
+        options.owners,
+        "Code owners who review params, pipeline and CI (GitHub @user or @org/team)",
+        " ".join(now),
+    )
+    return plan.parse_owners(answer) if answer else now
 
 
 def _relative(path: Path, root: Path) -> str | None:
@@ -497,6 +526,11 @@ def make_plan(root: Path, current: Params, decided: Decided, track: plan.Track) 
         result.remote_add = want
     elif want is None and now is not None:
         result.remote_remove = now.name
+    codeowners = root / plan.CODEOWNERS
+    if decided.owners is not None:
+        text = codeowners.read_text(encoding="utf-8")
+        if plan.codeowners_owners(text) != decided.owners:
+            result.codeowners_text = plan.codeowners_with(text, decided.owners)
     old = root / raw_now
     if decided.remove_example and (old.is_file() or Path(f"{old}.dvc").is_file()):
         result.remove_example = raw_now
@@ -559,6 +593,8 @@ def apply(root: Path, the_plan: Plan, journal: Journal, console: Console) -> Non
         _dvc(root, "add", "-q", raw)
     write_text(root / "params.yaml", the_plan.params_text)
     write_text(root / "artifacts.yaml", the_plan.artifacts_text)
+    if the_plan.codeowners_text is not None:
+        write_text(root / plan.CODEOWNERS, the_plan.codeowners_text)
     if the_plan.remote_add is not None:
         remote = the_plan.remote_add
         _dvc(root, "remote", "add", "--project", "-d", "-f", plan.REMOTE_NAME, remote.url)
@@ -663,6 +699,11 @@ def _next_steps(
         console.print(
             f"  [yellow]{the_plan.placement.raw} is versioned by DVC but no remote is set: CI "
             "cannot fetch it until you add one (init --remote ...) and `dvc push`[/yellow]"
+        )
+    if decided.owners is not None and plan.PLACEHOLDER_OWNER in decided.owners:
+        console.print(
+            f"  [yellow]{plan.CODEOWNERS} still names the placeholder {plan.PLACEHOLDER_OWNER}, "
+            "so GitHub requires no review: init --owners @your-org/your-team[/yellow]"
         )
     if decided.tracking_uri:
         console.print(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
@@ -34,6 +35,16 @@ POSITIVE_NAMES = ("yes", "true", "1", "y", "positive", "pos")
 # Default tolerance under the first run's value when `gates.max_drop` has no entry for a floor.
 FLOOR_TOLERANCE = 0.02
 CLOUD_SCHEMES = ("s3", "gs", "azure")
+CODEOWNERS = ".github/CODEOWNERS"
+# The template's stand-in owner: GitHub ignores an owner that does not exist, so until it is
+# replaced no review is required.
+PLACEHOLDER_OWNER = "@your-org/ml-owners"
+# GitHub's forms of a code owner: @user (1-39 letters, digits, inner hyphens), @org/team-slug,
+# or the e-mail address of a user.
+_OWNER = re.compile(
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?"
+    r"|[^@\s]+@[^@\s]+\.[^@\s]+"
+)
 
 
 # ---------------------------------------------------------------- guesses about a dataset
@@ -261,6 +272,45 @@ def parse_tracking_uri(text: str | None) -> str | None:
     if text is None or text.strip().lower() in ("", "none", "local"):
         return None
     return text.strip()
+
+
+# ---------------------------------------------------------------- .github/CODEOWNERS
+
+
+def parse_owners(text: str) -> list[str]:
+    """An --owners answer ("@org/team @user", commas allowed): the owners, checked, once each."""
+    owners = [o for o in re.split(r"[\s,]+", text.strip()) if o]
+    if not owners:
+        raise UserError("--owners: expected at least one owner, e.g. @your-org/ml-team")
+    bad = [o for o in owners if not _OWNER.fullmatch(o)]
+    if bad:
+        raise UserError(
+            f"--owners {bad[0]!r}: expected a GitHub @user, @org/team or a user's e-mail address"
+        )
+    return list(dict.fromkeys(owners))
+
+
+def _rule(line: str) -> re.Match[str] | None:
+    """A CODEOWNERS rule split into its pattern (with the spaces after it) and its owners."""
+    if not line.strip() or line.lstrip().startswith("#"):
+        return None
+    return re.match(r"(\S+\s+)(\S.*)$", line)
+
+
+def codeowners_owners(text: str) -> list[str]:
+    """The owners named by a CODEOWNERS file's rules, in order, once each."""
+    found = [o for line in text.splitlines() if (m := _rule(line)) for o in m[2].split()]
+    return list(dict.fromkeys(found))
+
+
+def codeowners_with(text: str, owners: list[str]) -> str:
+    """The CODEOWNERS text with `owners` on every rule; patterns, alignment, comments kept."""
+    lines = []
+    for line in text.splitlines(keepends=True):
+        m = _rule(line.rstrip("\n"))
+        end = "\n" if line.endswith("\n") else ""
+        lines.append(f"{m[1]}{' '.join(owners)}{end}" if m else line)
+    return "".join(lines)
 
 
 # ---------------------------------------------------------------- params.yaml and artifacts.yaml
