@@ -63,6 +63,11 @@ def test_train_lays_the_tuned_values_over_its_params(params: Params, tmp_path: P
     bad.write_text("model:\n  max_leaf_nodes: 1\n")
     with pytest.raises(ParamsError, match=r"bad.yaml: invalid tuned .*model.max_leaf_nodes"):
         tune.with_tuned(params, bad)
+    bad.write_text("model: [unclosed\n")
+    with pytest.raises(ParamsError, match=r"bad.yaml: not valid YAML"):
+        tune.with_tuned(params, bad)
+    with pytest.raises(ParamsError, match=r"absent.yaml: file not found; run the tune stage"):
+        tune.with_tuned(params, tmp_path / "absent.yaml")
 
 
 def _switched_on(text: str) -> str:

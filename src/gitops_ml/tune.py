@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from gitops_ml.errors import ParamsError, UserError
 from gitops_ml.params import Params, TrainParams, TuneParams
 from gitops_ml.schema import FeatureSchema
+from gitops_ml.yaml12 import parse_yaml
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -157,11 +158,10 @@ def tuned_yaml(best: dict[str, Any]) -> str:
 def with_tuned(params: Params, path: Path) -> Params:
     """`params` with train.model's hyperparameters replaced by those in a tuned file."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ParamsError(f"{path}: file not found; run the tune stage first") from None
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    raw = parse_yaml(text, str(path))  # as DVC reads it: a params dependency of train
     if not isinstance(raw, dict) or set(raw) != {"model"} or not isinstance(raw["model"], dict):
         raise ParamsError(f"{path}: expected one key `model` holding hyperparameters")
     merged = {
