@@ -71,13 +71,9 @@ def alias_of(uri: str) -> tuple[str, str] | None:
 
 
 def _client() -> Any:
-    from mlflow import MlflowClient
+    from gitops_ml.tracking import client
 
-    from gitops_ml.tracking import tracking_uri
-
-    uri = tracking_uri()
-    # The registry too: left out, MLflow takes the process-wide registry URI instead.
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    return client()
 
 
 def resolve(uri: str) -> ModelRef:

@@ -416,14 +416,12 @@ def load_model(uri: str) -> Pipeline | None:
         from gitops_ml.train import load_model as load_local
 
         return load_local(Path(uri))
-    import mlflow
     from mlflow.exceptions import MlflowException
 
-    from gitops_ml.tracking import tracking_uri
+    from gitops_ml.tracking import tracking_uri, use_server
 
     # models:/ URIs resolve through the registry URI, which does not follow set_tracking_uri.
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_registry_uri(tracking_uri())
+    mlflow = use_server()
     try:
         model: Pipeline = mlflow.sklearn.load_model(uri)
     except (MlflowException, OSError) as exc:

@@ -120,11 +120,9 @@ def _check_built(paths: Paths) -> dict[str, Any]:
 
 
 def _training_run(params: Params, model_md5: str) -> str | None:
-    import mlflow
+    from gitops_ml.tracking import MODEL_TAG, use_server
 
-    from gitops_ml.tracking import MODEL_TAG, tracking_uri
-
-    mlflow.set_tracking_uri(tracking_uri())
+    mlflow = use_server()
     if mlflow.get_experiment_by_name(params.mlflow.experiment) is None:
         return None
     found = mlflow.search_runs(

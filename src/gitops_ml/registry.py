@@ -78,11 +78,11 @@ class ModelRegistry:
 
     def __init__(self, name: str, tracking_uri: str) -> None:
         """Connect to the registry at `tracking_uri` for model `name`."""
-        from mlflow import MlflowClient
+        from gitops_ml.tracking import client
 
         self.name = name
         self.uri = tracking_uri
-        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self.client = client(tracking_uri)
 
     def _exists(self) -> bool:
         from mlflow.exceptions import MlflowException
@@ -171,10 +171,9 @@ class ModelRegistry:
         import warnings
         from contextlib import redirect_stderr
 
-        import mlflow
+        from gitops_ml.tracking import use_server
 
-        mlflow.set_tracking_uri(self.uri)
-        mlflow.set_registry_uri(self.uri)
+        mlflow = use_server(self.uri)
         logger = logging.getLogger("mlflow")
         level = logger.level
         logger.setLevel(logging.ERROR)  # MLflow narrates the registration at INFO/WARNING

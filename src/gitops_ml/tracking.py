@@ -62,6 +62,31 @@ def tracking_uri() -> str:
     )
 
 
+def client(uri: str | None = None) -> Any:
+    """An MLflow client of the tracking server `uri` (default: `tracking_uri()`) and its registry.
+
+    Both are named: a client given no registry URI follows the process-wide one, which earlier
+    work in the same process may have pointed at another (or a stopped) server.
+    """
+    from mlflow import MlflowClient
+
+    uri = uri or tracking_uri()
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def use_server(uri: str | None = None) -> Any:
+    """Point MLflow's process-wide tracking and registry URIs at `uri`; return `mlflow`.
+
+    For MLflow's module-level calls (runs, `models:/` URIs), which resolve through both.
+    """
+    import mlflow
+
+    uri = uri or tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return mlflow
+
+
 def configured_uri(params_path: Path) -> str | None:
     """`tracking.uri` of a params file, or None when absent or unset.
 
@@ -92,13 +117,8 @@ def _quiet() -> Iterator[None]:
 
 
 def _client(settings: MlflowParams) -> Any:
-    import mlflow
-
     embedded = not os.environ.get("MLFLOW_TRACKING_URI")  # read first: set_tracking_uri sets it
-    uri = tracking_uri()
-    # The tracking server is the registry too; set both so no earlier registry URI lingers.
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    mlflow = use_server()
     root = project_root()
     if (
         embedded
