@@ -19,6 +19,7 @@ from typing import Any
 from gitops_ml.errors import UserError
 from gitops_ml.files import md5
 from gitops_ml.schema import FeatureSchema
+from gitops_ml.tracking import SCHEMA_METADATA, client, tracking_uri
 
 _ALIAS = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/@]+)$")
 _VERSION = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
@@ -70,12 +71,6 @@ def alias_of(uri: str) -> tuple[str, str] | None:
     return (found["name"], found["alias"]) if found else None
 
 
-def _client() -> Any:
-    from gitops_ml.tracking import client
-
-    return client()
-
-
 def resolve(uri: str) -> ModelRef:
     """Pin a URI to one model version (an alias is looked up in the registry once)."""
     if is_local_file(uri):
@@ -87,10 +82,10 @@ def resolve(uri: str) -> ModelRef:
 
     try:
         if alias := _ALIAS.match(uri):
-            found = _client().get_model_version_by_alias(alias["name"], alias["alias"])
+            found = client().get_model_version_by_alias(alias["name"], alias["alias"])
             return _version_ref(found)
         if version := _VERSION.match(uri):
-            return _version_ref(_client().get_model_version(version["name"], version["version"]))
+            return _version_ref(client().get_model_version(version["name"], version["version"]))
     except MlflowException as exc:
         raise UserError(f"{uri}: no such model in the registry: {exc.message}") from None
     if run := _RUN.match(uri):
@@ -156,8 +151,6 @@ def _load_mlflow(ref: ModelRef) -> LoadedModel:
     from mlflow.exceptions import MlflowException
     from mlflow.models import Model
 
-    from gitops_ml.tracking import tracking_uri
-
     try:
         # The download is read into memory and removed: reloads must not pile up copies.
         with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="gitops-ml-") as tmp:
@@ -192,14 +185,12 @@ def _run(run_id: str | None) -> Any:
     if not run_id:
         return None
     try:
-        return _client().get_run(run_id)
+        return client().get_run(run_id)
     except MlflowException:
         return None
 
 
 def _schema(meta: Any, run_id: str | None) -> tuple[FeatureSchema, str]:
-    from gitops_ml.tracking import SCHEMA_METADATA
-
     stored = (meta.metadata or {}).get(SCHEMA_METADATA)
     if stored:
         return FeatureSchema.from_json(json.dumps(stored)), "model metadata"
@@ -218,8 +209,6 @@ def _schema(meta: Any, run_id: str | None) -> tuple[FeatureSchema, str]:
 def _run_schema(run_id: str) -> str | None:
     import mlflow.artifacts
     from mlflow.exceptions import MlflowException
-
-    from gitops_ml.tracking import tracking_uri
 
     try:
         path = mlflow.artifacts.download_artifacts(
