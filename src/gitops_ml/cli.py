@@ -1,4 +1,7 @@
-"""The `gitops-ml` command: parses arguments, loads params once, calls a stage's run()."""
+"""The `gitops-ml` command: parses arguments, loads params once, calls an area's entry point.
+
+Imports of the areas stay inside the commands, so `gitops-ml --help` loads none of them.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,10 @@ from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
-from gitops_ml.errors import UserError
+from gitops_ml.core.errors import UserError
 
 if TYPE_CHECKING:
-    from gitops_ml.params import Params
+    from gitops_ml.core.params import Params
 
 app = typer.Typer(
     name="gitops-ml",
@@ -27,7 +30,7 @@ ParamsOption = Annotated[
 
 
 def _load(path: Path) -> Params:
-    from gitops_ml.params import load_params
+    from gitops_ml.core.params import load_params
 
     return load_params(path)
 
@@ -39,10 +42,10 @@ def prepare(
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Read, validate, clean and split the raw data."""
-    from gitops_ml import data
+    from gitops_ml.pipeline import prepare as stage
 
     settings = _load(params)
-    schema = data.run(raw, out, settings.data, settings.seed)
+    schema = stage.run(raw, out, settings.data, settings.seed)
     typer.echo(
         f"prepared {raw}: {len(schema.numeric)} numeric, "
         f"{len(schema.categorical)} categorical features → {out}"
@@ -60,11 +63,11 @@ def train(
     ] = None,
 ) -> None:
     """Fit the model pipeline and log it to MLflow."""
-    from gitops_ml import train as stage
+    from gitops_ml.pipeline import train as stage
 
     settings = _load(params)
     if tuned is not None:
-        from gitops_ml.tune import with_tuned
+        from gitops_ml.pipeline.tune import with_tuned
 
         settings = with_tuned(settings, tuned)
     stage.run(prepared, model, settings)
@@ -79,7 +82,7 @@ def evaluate(
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Score the model on the test split: metrics, curves, importance, figures."""
-    from gitops_ml import evaluate as stage
+    from gitops_ml.pipeline import evaluate as stage
 
     settings = _load(params)
     result = stage.run(prepared, model, out, settings)
@@ -108,7 +111,7 @@ def promote(
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Register this commit's model; make it champion if it beats the current one."""
-    from gitops_ml import promotion
+    from gitops_ml.release import promotion
 
     settings = _load(params)
     paths = promotion.Paths(
@@ -139,10 +142,10 @@ def rollback(
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Point `champion` back at the previous (or given) version."""
-    from gitops_ml import promotion
+    from gitops_ml.release import rollback as stage
 
     settings = _load(params)
-    done = promotion.rollback(Path.cwd(), settings, to, reason)
+    done = stage.rollback(Path.cwd(), settings, to, reason)
     typer.echo(
         f"{settings.registry.model_name}: champion v{done.from_version} → v{done.to_version} "
         f"(tag {done.gto_tag}): {done.reason}"
@@ -158,13 +161,13 @@ def registry(
     import json
     from dataclasses import asdict
 
-    from gitops_ml import promotion
+    from gitops_ml.release import status
 
-    state = promotion.status(_load(params))
+    state = status.read_state(_load(params))
     if as_json:
         typer.echo(json.dumps(asdict(state), indent=2, sort_keys=True))
     else:
-        typer.echo(promotion.status_markdown(state), nl=False)
+        typer.echo(status.markdown(state), nl=False)
 
 
 @app.command()
@@ -185,14 +188,14 @@ def report(
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Compare this workspace with a base revision: metrics, params, data, curves, gate."""
-    from gitops_ml import report as stage
+    from gitops_ml.review import report as stage
 
     settings = _load(params)
     result = stage.run(out, settings, base_rev=base, eval_dir=eval_dir, params_path=params)
-    verdict = "passed" if result["passed"] else "FAILED"
-    typer.echo(f"{verdict}: {result['reason']}")
+    verdict = "passed" if result.passed else "FAILED"
+    typer.echo(f"{verdict}: {result.reason}")
     typer.echo(f"report → {out / 'report.md'}")
-    if check and not result["passed"]:
+    if check and not result.passed:
         raise typer.Exit(code=1)
 
 
@@ -225,7 +228,7 @@ def serve(
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Serve the model over HTTP: /predict, /health, /ready, /metadata, /metrics."""
-    from gitops_ml import serve as stage
+    from gitops_ml.serving import app as stage
 
     settings = _load(params)
     stage.run(
@@ -254,7 +257,7 @@ def predict(
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Score a CSV or Parquet file in chunks; keeps the id column; writes the output atomically."""
-    from gitops_ml import predict as stage
+    from gitops_ml.serving import batch as stage
 
     settings = _load(params)
     done = stage.run(
@@ -289,7 +292,7 @@ def simulate(
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Write a batch shaped like the raw data: resampled rows plus controlled drift."""
-    from gitops_ml import simulate as sim
+    from gitops_ml.monitoring import simulate as sim
 
     source = raw if raw is not None else Path(_load(params).data.raw)
     changes = sim.run(source, output, rows, seed, drift)
@@ -327,7 +330,7 @@ def monitor(
     Thresholds come from the `monitor` section of params.yaml; docs/monitoring.md explains
     the report.
     """
-    from gitops_ml import monitor as stage
+    from gitops_ml.monitoring import monitor as stage
 
     settings = _load(params)
     report = stage.run(
@@ -354,7 +357,7 @@ def push_run_cache(
     ] = None,
 ) -> None:
     """Push outputs and run-cache to the DVC remote, git-tracked metrics and plots included."""
-    from gitops_ml import run_cache
+    from gitops_ml.infra import run_cache
 
     pushed = run_cache.push(Path.cwd(), remote)
     typer.echo(
@@ -421,13 +424,14 @@ def init(
     """Start your own project: point the template at your data, names, remote and tracking."""
     from rich.console import Console
 
-    from gitops_ml import init as stage
-    from gitops_ml.init_plan import Track
+    from gitops_ml.template import init as stage
+    from gitops_ml.template.questions import Options, RichAsker
+    from gitops_ml.template.settings import Track
 
     if track_data not in ("auto", "git", "dvc"):
         raise UserError(f"--track-data {track_data}: expected auto, git or dvc")
     console = Console(highlight=False, soft_wrap=True)
-    options = stage.Options(
+    options = Options(
         data=data,
         target=target,
         positive_label=positive_label,
@@ -443,7 +447,7 @@ def init(
         calibrate_gates=calibrate_gates,
     )
     interactive = not yes and sys.stdin.isatty()
-    asker = stage.RichAsker(console) if interactive else None
+    asker = RichAsker(console) if interactive else None
     stage.run(Path.cwd(), options, console, asker)
 
 
@@ -454,7 +458,7 @@ def _export_tracking_uri() -> None:
     # CI secret) counts as unset.
     import os
 
-    from gitops_ml.tracking import FROM_PARAMS_ENV, configured_uri
+    from gitops_ml.infra.tracking import FROM_PARAMS_ENV, configured_uri
 
     if not os.environ.get("MLFLOW_TRACKING_URI"):
         uri = configured_uri(Path("params.yaml"))
@@ -470,7 +474,7 @@ def tune(
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Search train's hyperparameters on a Dask cluster (DASK_SCHEDULER_ADDRESS or local)."""
-    from gitops_ml import tune as stage
+    from gitops_ml.pipeline import tune as stage
 
     settings = _load(params)
     found = stage.run(prepared, out, settings)
@@ -479,6 +483,43 @@ def tune(
         f"searched {found.candidates} candidates on {found.workers} Dask workers: "
         f"best {best} ({found.best_score:.4f}) → {out}"
     )
+
+
+@app.command("fetch-batch")
+def fetch_batch(
+    source: Annotated[
+        str, typer.Option(help="A .csv or .parquet path, http(s) URL or object-store URI (s3://).")
+    ],
+    out_dir: Annotated[Path, typer.Option(help="Where a downloaded batch is written.")] = Path(
+        "reports/monitor"
+    ),
+) -> None:
+    """Get a batch of current data to monitor; print its local path (and nothing else)."""
+    from gitops_ml.monitoring.fetch import fetch as get
+
+    typer.echo(get(source, out_dir))
+
+
+@app.command()
+def docs(
+    out: Annotated[Path, typer.Option(help="Directory of cli.md and params.md.")] = Path("docs"),
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 when a page is out of date.")
+    ] = False,
+) -> None:
+    """Regenerate the CLI and params.yaml reference pages from the code."""
+    from gitops_ml.template import reference_docs
+
+    pages = reference_docs.pages(app)
+    if check:
+        outdated = reference_docs.stale(out, pages)
+        for path in outdated:
+            typer.echo(f"{path}: out of date; run `make docs` and commit it", err=True)
+        if outdated:
+            raise typer.Exit(code=1)
+        return
+    for path in reference_docs.write(out, pages):
+        typer.echo(f"wrote {path}")
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""The rules of the project: params, schema, metrics, tables and the model spec; no I/O."""

@@ -1,0 +1,212 @@
+"""The rules that turn a cleaned raw table into a typed, validated, split dataset.
+
+The pure core of the `prepare` stage; `gitops-ml init` checks a new dataset with the same code,
+so a dataset that init accepts is one that `dvc repro` prepares.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gitops_ml.core.errors import DataError
+from gitops_ml.core.params import DataParams
+from gitops_ml.core.schema import FeatureSchema, with_statistics
+from gitops_ml.core.table import Table, clean, is_text, recategorize
+
+# A text column is treated as numeric when at least this share of its values parse as numbers:
+# a few stray strings in a numeric column are an error to report, not a reason to one-hot it.
+NUMERIC_SHARE = 0.95
+
+
+def _looks_numeric(series: pd.Series) -> bool:
+    if pd.api.types.is_bool_dtype(series):
+        return False
+    if pd.api.types.is_numeric_dtype(series):
+        return True
+    if not is_text(series):
+        return False
+    # Parse each distinct value once, weighted by its count: millions of rows hold few values.
+    counts = series.value_counts(dropna=True)
+    counts = counts[counts > 0]  # a categorical column also counts its unused labels
+    if counts.empty:
+        return False
+    parsed = pd.to_numeric(pd.Series(counts.index.astype(object)), errors="coerce").notna()
+    share = counts.to_numpy()[parsed.to_numpy()].sum() / counts.sum()
+    return bool(share >= NUMERIC_SHARE)
+
+
+def infer_schema(frame: pd.DataFrame, params: DataParams, source: Path) -> FeatureSchema:
+    """Decide the feature columns and their kinds from params, inferring what params omit.
+
+    `source` is the file the frame came from, named in errors.
+    """
+    path = source
+    named = [
+        params.target,
+        *([params.id_column] if params.id_column else []),
+        *(params.numeric_features or []),
+        *(params.categorical_features or []),
+    ]
+    missing = [col for col in named if col not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{path}: column(s) {missing} named in params.yaml (data) are not in the file; "
+            f"its columns are {list(frame.columns)}"
+        )
+    # Listing one kind of feature means every other column is of the other kind;
+    # listing neither infers each column's kind from its values.
+    excluded = {params.target, params.id_column}
+    given_num, given_cat = params.numeric_features, params.categorical_features
+    rest = [
+        c for c in frame.columns if c not in excluded | set(given_num or []) | set(given_cat or [])
+    ]
+    if given_num is not None:
+        numeric = given_num
+    elif given_cat is not None:
+        numeric = rest
+    else:
+        numeric = [c for c in rest if _looks_numeric(frame[c])]
+    categorical = given_cat if given_cat is not None else [c for c in rest if c not in numeric]
+    if not numeric and not categorical:
+        raise DataError(f"{path}: no feature columns besides the target and id column")
+    negative = _negative_label(frame, params, source)
+    return FeatureSchema(
+        target=params.target,
+        positive_label=str(params.positive_label),
+        negative_label=negative,
+        numeric=tuple(numeric),
+        categorical=tuple(categorical),
+        id_column=params.id_column,
+    )
+
+
+def _negative_label(frame: pd.DataFrame, params: DataParams, source: Path) -> str:
+    labels = sorted(set(pd.Series(frame[params.target].dropna().unique()).astype(str)))
+    positive = str(params.positive_label)
+    if positive not in labels:
+        raise DataError(
+            f"{source}: column {params.target!r}: positive label {positive!r} does not occur; "
+            f"the values present are {labels}"
+        )
+    others = [label for label in labels if label != positive]
+    if not others:
+        raise DataError(
+            f"{source}: column {params.target!r} holds only {positive!r}; expected two classes"
+        )
+    return others[0] if len(others) == 1 else _majority_other(frame, params, positive)
+
+
+def _majority_other(frame: pd.DataFrame, params: DataParams, positive: str) -> str:
+    counts = frame[params.target].astype(str).value_counts()
+    return str(counts.drop(positive).index[0])
+
+
+def validate(table: Table, schema: FeatureSchema, max_missing: float) -> pd.DataFrame:
+    """Check the cleaned table against the schema with pandera; return it with typed columns.
+
+    Numeric columns become float64, categorical columns `category`, the target 0/1 (int8).
+    """
+    import pandera.pandas as pa
+    from pandera.errors import SchemaErrors
+
+    frame = table.frame
+    labels = [schema.positive_label, schema.negative_label]
+    target_text = frame[schema.target].astype("string")
+    missing_check = pa.Check(
+        lambda s: bool(s.isna().mean() <= max_missing),
+        element_wise=False,
+        ignore_na=False,
+        error=f"more than {max_missing:.0%} of values missing (data.max_missing)",
+    )
+    columns: dict[str, pa.Column] = {
+        schema.target: pa.Column(
+            "string", checks=pa.Check.isin(labels), nullable=False, coerce=True
+        ),
+        **{
+            col: pa.Column(float, checks=missing_check, nullable=True, coerce=True)
+            for col in schema.numeric
+        },
+        **{
+            col: pa.Column(checks=missing_check, nullable=True, required=True)
+            for col in schema.categorical
+        },
+    }
+    candidate = frame.assign(**{schema.target: target_text})
+    try:
+        typed = pa.DataFrameSchema(columns, strict=False).validate(candidate, lazy=True)
+    except SchemaErrors as exc:
+        raise DataError(_describe_failures(table, exc.failure_cases, labels, schema)) from None
+    out = pd.DataFrame(index=typed.index)
+    if schema.id_column:
+        out[schema.id_column] = typed[schema.id_column]
+    for col in schema.numeric:
+        out[col] = typed[col].astype("float64")
+    for col in schema.categorical:
+        out[col] = _as_category(typed[col])
+    out[schema.target] = (typed[schema.target] == schema.positive_label).astype("int8")
+    return out
+
+
+def _as_category(series: pd.Series) -> pd.Series:
+    """The column as `category` of sorted string labels, as `astype("string")` then category."""
+    if not isinstance(series.dtype, pd.CategoricalDtype):
+        return series.astype("string").astype("category")
+    labels = series.cat.categories.astype("string")
+    used = np.unique(series.cat.codes.to_numpy())
+    present = labels[used[used >= 0]]
+    return recategorize(series, labels, pd.Index(sorted(set(present)), dtype="string"))
+
+
+def _describe_failures(
+    table: Table, cases: pd.DataFrame, labels: list[str], schema: FeatureSchema
+) -> str:
+    lines = [f"{table.path}: the data does not match the expected schema"]
+    cases = cases.drop_duplicates(subset=["column", "index", "failure_case"])
+    for column, group in cases.groupby("column", sort=True, dropna=False):
+        check = str(group["check"].iloc[0])
+        rows = [table.where(i) for i in group["index"].dropna().head(5)]
+        values = ", ".join(repr(v) for v in group["failure_case"].head(5))
+        at = f" at {', '.join(rows)}" if rows else ""
+        more = f" (and {len(group) - 5} more)" if len(group) > 5 else ""
+        if column == schema.target and "isin" in check:
+            what = f"expected only {labels} (the positive label and one other), got {values}"
+        elif "not_nullable" in check:
+            what = "values must not be missing"
+        elif "coerce_dtype" in check or "dtype" in check:
+            what = f"expected numbers, got {values}"
+        else:
+            what = check
+        lines.append(f"  column {column!r}{at}{more}: {what}")
+    return "\n".join(lines)
+
+
+def split(
+    frame: pd.DataFrame, target: str, test_size: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stratified, seeded train/test split; the same inputs always give the same rows."""
+    from sklearn.model_selection import train_test_split
+
+    counts = frame[target].value_counts()
+    if counts.min() < 2:
+        raise DataError(
+            f"column {target!r}: each class needs at least two rows to split, "
+            f"got {counts.to_dict()}"
+        )
+    train, test = train_test_split(
+        frame, test_size=test_size, random_state=seed, stratify=frame[target]
+    )
+    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def prepare(
+    table: Table, params: DataParams, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame, FeatureSchema]:
+    """Pure core of the stage: cleaned, validated, split data and the schema it follows."""
+    cleaned = Table(frame=clean(table.frame), path=table.path)
+    schema = infer_schema(cleaned.frame, params, table.path)
+    typed = validate(cleaned, schema, params.max_missing)
+    train, test = split(typed, schema.target, params.test_size, seed)
+    return train, test, with_statistics(schema, train)

@@ -1,0 +1,263 @@
+"""Where a model to score with comes from: a local `.skops` file or an MLflow model URI.
+
+The one place that tells the two apart (a URI has a scheme: models:/, runs:/, s3://, ...) and
+loads either; serving, batch scoring and monitoring all load their model here.
+
+A model comes with the feature schema it was trained on (the contract of the API and of batch
+scoring) and its lineage (version, git commit, data hashes, metrics), which `/metadata` reports.
+For MLflow models the schema is read from the model's metadata, else from the run's
+`schema.json`, else derived from the logged signature (names and types, no categories).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitops_ml.core.errors import ModelError, UserError
+from gitops_ml.core.schema import FeatureSchema
+from gitops_ml.infra import git, lineage
+from gitops_ml.infra.files import md5
+from gitops_ml.infra.model_files import load_model
+from gitops_ml.infra.tracking import SCHEMA_METADATA, client, tracking_uri
+
+# A scheme of two letters or more (models:/, runs:/, s3://, file:///): a drive letter is a path.
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
+_ALIAS = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/@]+)$")
+_VERSION = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
+_RUN = re.compile(r"^runs:/(?P<run>[^/]+)/(?P<path>.+)$")
+_NUMERIC_TYPES = {"double", "float", "long", "integer"}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """One concrete model: an alias is resolved to the version it points at."""
+
+    uri: str
+    name: str
+    version: str
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Where a served model came from, as `/metadata` reports it."""
+
+    name: str
+    version: str
+    uri: str
+    run_id: str | None
+    git_commit: str | None
+    data_hashes: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    schema_source: str = "schema.json"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A fitted pipeline with its schema and lineage."""
+
+    pipeline: Any
+    schema: FeatureSchema
+    info: ModelInfo
+
+
+def is_local_file(source: str) -> bool:
+    """True for a model file path, False for an MLflow model URI."""
+    return _URI.match(source) is None
+
+
+def alias_of(uri: str) -> tuple[str, str] | None:
+    """(model name, alias) of a `models:/name@alias` URI, else None."""
+    found = _ALIAS.match(uri)
+    return (found["name"], found["alias"]) if found else None
+
+
+def resolve(uri: str) -> ModelRef:
+    """Pin a URI to one model version (an alias is looked up in the registry once)."""
+    if is_local_file(uri):
+        path = _model_file(uri)
+        return ModelRef(uri=str(path), name=path.stem, version=f"md5:{md5(path)[:12]}")
+    from mlflow.exceptions import MlflowException
+
+    try:
+        if alias := _ALIAS.match(uri):
+            found = client().get_model_version_by_alias(alias["name"], alias["alias"])
+            return _version_ref(found)
+        if version := _VERSION.match(uri):
+            return _version_ref(client().get_model_version(version["name"], version["version"]))
+    except MlflowException as exc:
+        raise ModelError(f"{uri}: no such model in the registry: {exc.message}") from None
+    if run := _RUN.match(uri):
+        return ModelRef(uri=uri, name=run["path"], version=run["run"], run_id=run["run"])
+    return ModelRef(uri=uri, name=uri.rstrip("/").rsplit("/", 1)[-1], version=uri)
+
+
+def _model_file(text: str) -> Path:
+    path = Path(text)
+    if path.suffix != ".skops":
+        raise ModelError(
+            f"{path}: expected a .skops file written by `gitops-ml train` or an MLflow model URI "
+            "(models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/model)"
+        )
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found")
+    return path
+
+
+def _version_ref(found: Any) -> ModelRef:
+    return ModelRef(
+        uri=f"models:/{found.name}/{found.version}",
+        name=str(found.name),
+        version=str(found.version),
+        run_id=found.run_id or None,
+    )
+
+
+def load(ref: ModelRef, *, schema_path: Path, metrics_path: Path | None = None) -> LoadedModel:
+    """Load the model `ref` points at, with its schema and lineage.
+
+    `schema_path` and `metrics_path` are used for a local `.skops` file only; an MLflow model
+    carries its own.
+    """
+    if is_local_file(ref.uri):
+        return _load_file(ref, schema_path, metrics_path)
+    return _load_mlflow(ref)
+
+
+def load_estimator(source: str) -> Any:
+    """Only the fitted model of a file or URI, without its schema or lineage (monitoring)."""
+    if is_local_file(source):
+        return load_model(_model_file(source))
+    pipeline, _ = _fetch(resolve(source).uri)
+    return pipeline
+
+
+def _load_file(ref: ModelRef, schema_path: Path, metrics_path: Path | None) -> LoadedModel:
+    if not schema_path.is_file():
+        raise UserError(
+            f"{schema_path}: schema not found; a local model needs the schema.json written "
+            "by `prepare` (pass --schema)"
+        )
+    schema = FeatureSchema.read(schema_path)
+    metrics: dict[str, float] = {}
+    if metrics_path is not None and metrics_path.is_file():
+        raw = json.loads(metrics_path.read_text(encoding="utf-8"))
+        metrics = {k: float(v) for k, v in raw.items() if isinstance(v, int | float)}
+    data = {
+        f"{lineage.DATA_PREFIX}{p.as_posix()}": md5(p)
+        for p in (schema_path.parent / "train.parquet", schema_path.parent / "test.parquet")
+        if p.is_file()
+    }
+    info = ModelInfo(
+        name=ref.name,
+        version=ref.version,
+        uri=ref.uri,
+        run_id=None,
+        git_commit=git.head_commit(Path(ref.uri).resolve().parent),
+        data_hashes=data,
+        metrics=metrics,
+        schema_source=str(schema_path),
+    )
+    return LoadedModel(pipeline=load_model(Path(ref.uri)), schema=schema, info=info)
+
+
+def _fetch(uri: str) -> tuple[Any, Any]:
+    """The fitted model an MLflow URI names, and its MLmodel metadata."""
+    import mlflow.artifacts
+    import mlflow.sklearn
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import Model
+
+    try:
+        # The download is read into memory and removed: reloads must not pile up copies.
+        with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="gitops-ml-") as tmp:
+            warnings.simplefilter("ignore")
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=uri, tracking_uri=tracking_uri(), dst_path=tmp
+            )
+            meta = Model.load(local)
+            pipeline = mlflow.sklearn.load_model(local)
+    except (MlflowException, OSError) as exc:
+        raise ModelError(f"{uri}: cannot load the model from {tracking_uri()}: {exc}") from None
+    return pipeline, meta
+
+
+def _load_mlflow(ref: ModelRef) -> LoadedModel:
+    pipeline, meta = _fetch(ref.uri)
+    run_id = ref.run_id or meta.run_id
+    run = _run(run_id)
+    schema, source = _schema(meta, run_id)
+    tags: dict[str, str] = dict(run.data.tags) if run else {}
+    info = ModelInfo(
+        name=ref.name,
+        version=ref.version,
+        uri=ref.uri,
+        run_id=run_id,
+        git_commit=lineage.read(tags, lineage.COMMIT),
+        data_hashes=lineage.data_hashes(tags),
+        metrics={k: float(v) for k, v in run.data.metrics.items()} if run else {},
+        schema_source=source,
+    )
+    return LoadedModel(pipeline=pipeline, schema=schema, info=info)
+
+
+def _run(run_id: str | None) -> Any:
+    from mlflow.exceptions import MlflowException
+
+    if not run_id:
+        return None
+    try:
+        return client().get_run(run_id)
+    except MlflowException:
+        return None
+
+
+def _schema(meta: Any, run_id: str | None) -> tuple[FeatureSchema, str]:
+    stored = (meta.metadata or {}).get(SCHEMA_METADATA)
+    if stored:
+        return FeatureSchema.from_json(json.dumps(stored)), "model metadata"
+    if run_id:
+        text = _run_schema(run_id)
+        if text is not None:
+            return FeatureSchema.from_json(text), "run artifact schema.json"
+    if meta.signature is not None:
+        return schema_from_signature(meta.signature), "model signature"
+    raise ModelError(
+        "the model carries no feature schema (metadata, schema.json or signature); "
+        "log it with `gitops-ml train`"
+    )
+
+
+def _run_schema(run_id: str) -> str | None:
+    import mlflow.artifacts
+    from mlflow.exceptions import MlflowException
+
+    try:
+        path = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path="schema.json", tracking_uri=tracking_uri()
+        )
+    except (MlflowException, OSError):
+        return None
+    return Path(path).read_text(encoding="utf-8")
+
+
+def schema_from_signature(signature: Any) -> FeatureSchema:
+    """A schema from an MLflow signature: numeric and text columns, no known categories."""
+    numeric: list[str] = []
+    categorical: list[str] = []
+    for spec in signature.inputs.inputs:
+        kind = str(getattr(spec.type, "name", spec.type))
+        (numeric if kind in _NUMERIC_TYPES else categorical).append(spec.name)
+    return FeatureSchema(
+        target="target",
+        positive_label="1",
+        negative_label="0",
+        numeric=tuple(numeric),
+        categorical=tuple(categorical),
+    )

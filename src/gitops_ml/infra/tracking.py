@@ -1,0 +1,222 @@
+"""MLflow tracking: the only module of the pipeline that talks to a tracking server.
+
+The tracking URI comes from MLFLOW_TRACKING_URI; without it, from `tracking.uri` of params.yaml
+in the working directory; without either, an SQLite file `mlflow.db` in the project root
+(DVC_ROOT under DVC, which names the project even when a queued experiment runs in a temporary
+copy; else the working directory).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gitops_ml.core.errors import ParamsError
+from gitops_ml.core.yaml12 import parse_yaml
+from gitops_ml.infra import dvc_lock, lineage
+from gitops_ml.infra.files import md5
+from gitops_ml.infra.model_files import trusted_types
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+
+    from gitops_ml.core.params import MlflowParams, Params
+    from gitops_ml.core.schema import FeatureSchema
+
+# The CLI resolves the tracking URI on every command, `--help` included, through
+# `configured_uri`: MLflow and pandas are imported inside the functions that use them.
+# Set beside MLFLOW_TRACKING_URI when the CLI exported it from params.yaml (not the user), so a
+# command that rewrites params.yaml (init) can let its child processes resolve it afresh.
+FROM_PARAMS_ENV = "GITOPS_ML_TRACKING_URI_FROM_PARAMS"
+# Key of the feature schema in a logged model's metadata (MLmodel), so that every URI of the
+# model (runs:/, models:/, a downloaded directory) carries the columns it takes.
+SCHEMA_METADATA = "gitops_ml_schema"
+
+
+def project_root() -> Path:
+    """The project's root: DVC_ROOT when DVC runs the command, else the working directory.
+
+    Queued (`dvc exp run --queue`) and `--temp` experiments run in a temporary copy under
+    .dvc/tmp/exps/ that is deleted afterwards; DVC points DVC_ROOT at the project itself.
+    """
+    return Path(os.environ.get("DVC_ROOT") or Path.cwd())
+
+
+def tracking_uri() -> str:
+    """MLFLOW_TRACKING_URI, else params.yaml's `tracking.uri`, else SQLite in the project root.
+
+    So an experiment run in DVC's temporary copy logs to the project's own `mlflow.db`
+    instead of one that vanishes with the copy.
+    """
+    return (
+        os.environ.get("MLFLOW_TRACKING_URI")
+        or configured_uri(Path("params.yaml"))
+        or f"sqlite:///{project_root() / 'mlflow.db'}"
+    )
+
+
+def client(uri: str | None = None) -> Any:
+    """An MLflow client of the tracking server `uri` (default: `tracking_uri()`) and its registry.
+
+    Both are named: a client given no registry URI follows the process-wide one, which earlier
+    work in the same process may have pointed at another (or a stopped) server.
+    """
+    from mlflow import MlflowClient
+
+    uri = uri or tracking_uri()
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def use_server(uri: str | None = None) -> Any:
+    """Point MLflow's process-wide tracking and registry URIs at `uri`; return `mlflow`.
+
+    For MLflow's module-level calls (runs, `models:/` URIs), which resolve through both.
+    """
+    import mlflow
+
+    uri = uri or tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return mlflow
+
+
+def configured_uri(params_path: Path) -> str | None:
+    """`tracking.uri` of a params file, or None when absent or unset.
+
+    Read raw, not through `load_params`: the commands that reach here have loaded (and so
+    validated) their params already, and tracking must not make a stage read other sections.
+    """
+    try:
+        raw = parse_yaml(params_path.read_text(encoding="utf-8"), str(params_path))
+    except (OSError, ParamsError):
+        return None
+    section = raw.get("tracking") if isinstance(raw, dict) else None
+    uri = section.get("uri") if isinstance(section, dict) else None
+    return uri if isinstance(uri, str) and uri else None
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    # MLflow narrates every run at INFO and warns about things a pipeline run cannot act on.
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _client(settings: MlflowParams) -> Any:
+    embedded = not os.environ.get("MLFLOW_TRACKING_URI")  # read first: set_tracking_uri sets it
+    mlflow = use_server()
+    root = project_root()
+    if (
+        embedded
+        and root.resolve() != Path.cwd().resolve()
+        and mlflow.get_experiment_by_name(settings.experiment) is None
+    ):
+        # A new experiment keeps its artifacts under ./mlruns of the process that creates it:
+        # from DVC's temporary copy, create it in the project's mlruns instead.
+        mlflow.create_experiment(
+            settings.experiment,
+            artifact_location=(root / "mlruns" / settings.experiment).as_uri(),
+        )
+    mlflow.set_experiment(settings.experiment)
+    return mlflow
+
+
+def _flat(prefix: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, inner in value.items():
+            out.update(_flat(f"{prefix}.{key}" if prefix else str(key), inner))
+        return out
+    return {prefix: value}
+
+
+def log_training(
+    *,
+    pipeline: Pipeline,
+    model_path: Path,
+    example: pd.DataFrame,
+    params: Params,
+    data_files: list[Path],
+    schema: FeatureSchema | None = None,
+) -> str:
+    """Log a fitted model with signature, input example, params and lineage; return the run id.
+
+    With `schema`, the feature schema is stored in the model's metadata and as `schema.json`.
+    """
+    import pandas as pd
+    import sklearn
+    import skops
+    from mlflow.models import infer_signature
+
+    tags = lineage.run_tags(Path.cwd(), dvc_lock.read_lock(), data_files)
+    with _quiet():
+        mlflow = _client(params.mlflow)
+        with mlflow.start_run(run_name="train") as run:
+            mlflow.set_tags({**tags, lineage.MODEL_MD5: md5(model_path)})
+            mlflow.log_params(
+                {"seed": params.seed, **_flat("train", params.train.model_dump(mode="json"))}
+            )
+            signature = infer_signature(example, pipeline.predict_proba(example)[:, 1])
+            mlflow.sklearn.log_model(
+                pipeline,
+                name="model",
+                signature=signature,
+                input_example=example,
+                serialization_format="skops",
+                skops_trusted_types=trusted_types(model_path),
+                # Listed, not inferred: inference re-imports the model in a subprocess.
+                pip_requirements=[
+                    f"scikit-learn=={sklearn.__version__}",
+                    f"skops=={skops.__version__}",
+                    f"pandas=={pd.__version__}",
+                ],
+                metadata={SCHEMA_METADATA: json.loads(schema.to_json())} if schema else None,
+            )
+            if schema is not None:
+                mlflow.log_text(schema.to_json(), "schema.json")
+            return str(run.info.run_id)
+
+
+def log_evaluation(
+    *,
+    model_path: Path,
+    metrics: dict[str, float],
+    figures: list[Path],
+    settings: MlflowParams,
+) -> str:
+    """Log metrics and figures to the training run of this model file (or a new run if none).
+
+    The training run is found by the model file's hash, so evaluation joins it even when it
+    runs in a later process or only evaluation is re-run.
+    """
+    model_md5 = md5(model_path)
+    with _quiet():
+        mlflow = _client(settings)
+        found = mlflow.search_runs(
+            filter_string=f"tags.`{lineage.MODEL_MD5}` = '{model_md5}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+            output_format="list",
+        )
+        run_id = found[0].info.run_id if found else None
+        with mlflow.start_run(run_id=run_id, run_name=None if run_id else "evaluate") as run:
+            if not run_id:
+                mlflow.set_tag(lineage.MODEL_MD5, model_md5)
+            mlflow.log_metrics(metrics)
+            for figure in figures:
+                mlflow.log_artifact(str(figure), artifact_path="figures")
+            return str(run.info.run_id)

@@ -1,0 +1,1 @@
+"""The DVC stages: prepare, train, evaluate and the optional tune (dvc.yaml runs them)."""

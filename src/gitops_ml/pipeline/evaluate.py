@@ -1,0 +1,148 @@
+"""The evaluate stage: metrics with bootstrap errors, curves, confusion, feature importance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from gitops_ml.core.curves import calibration_points, pr_points, roc_points
+from gitops_ml.core.metrics import rounded, scores, subsample
+from gitops_ml.core.model import features, positive_proba
+from gitops_ml.core.params import EvaluateParams, Params
+from gitops_ml.core.schema import FeatureSchema
+from gitops_ml.infra import figures, tracking
+from gitops_ml.infra.files import write_json
+from gitops_ml.infra.model_files import load_model
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+# Caps that keep evaluation's cost flat beyond a few hundred thousand test rows (the bootstrap's
+# own cap is core.metrics.BOOTSTRAP_MAX_ROWS). Test sets up to each cap are used whole, so
+# results on small data do not depend on them. Above a cap, a seeded subsample stands in:
+# permutation importance is measured on IMPORTANCE_MAX_ROWS rows; the confusion plot data holds
+# CONFUSION_MAX_ROWS records in the exact proportions of the four cells (exact counts are
+# tp/fp/tn/fn in metrics.json).
+IMPORTANCE_MAX_ROWS = 10_000
+CONFUSION_MAX_ROWS = 10_000
+
+
+def confusion_rows(
+    y: np.ndarray, proba: np.ndarray, threshold: float, schema: FeatureSchema
+) -> list[dict[str, str]]:
+    """One {actual, predicted} row per test record, in the labels of the data.
+
+    Above CONFUSION_MAX_ROWS records, CONFUSION_MAX_ROWS rows in the proportions of the four
+    cells (largest remainders), grouped by cell: DVC's confusion template needs one row per
+    record, and millions of them would bloat a committed file.
+    """
+    names = np.array([schema.negative_label, schema.positive_label])
+    if len(y) > CONFUSION_MAX_ROWS:
+        return _scaled_confusion(y, proba >= threshold, names)
+    predicted = names[(proba >= threshold).astype(int)]
+    return [
+        {"actual": a, "predicted": p}
+        for a, p in zip(names[y].tolist(), predicted.tolist(), strict=True)
+    ]
+
+
+def _scaled_confusion(y: np.ndarray, labels: np.ndarray, names: np.ndarray) -> list[dict[str, str]]:
+    cells = [(a, p) for a in (0, 1) for p in (0, 1)]
+    counts = np.array([int(((y == a) & (labels == bool(p))).sum()) for a, p in cells])
+    exact = counts * CONFUSION_MAX_ROWS / counts.sum()
+    scaled = np.floor(exact).astype(int)
+    short = CONFUSION_MAX_ROWS - int(scaled.sum())
+    scaled[np.argsort(-(exact - scaled), kind="stable")[:short]] += 1
+    return [
+        {"actual": str(names[a]), "predicted": str(names[p])}
+        for (a, p), k in zip(cells, scaled.tolist(), strict=True)
+        for _ in range(k)
+    ]
+
+
+def confusion_counts(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, int]:
+    """True/false positives and negatives at the threshold."""
+    labels = proba >= threshold
+    positive = y == 1
+    return {
+        "tp": int((labels & positive).sum()),
+        "fp": int((labels & ~positive).sum()),
+        "tn": int((~labels & ~positive).sum()),
+        "fn": int((~labels & positive).sum()),
+    }
+
+
+def importance(
+    pipeline: Pipeline, x: pd.DataFrame, y: np.ndarray, top: int, seed: int
+) -> list[dict[str, Any]]:
+    """Permutation importance of each input column (drop in ROC AUC), the `top` largest.
+
+    Measured on a seeded subsample of IMPORTANCE_MAX_ROWS rows when the test set is larger.
+    """
+    from sklearn.inspection import permutation_importance
+    from threadpoolctl import threadpool_limits
+
+    if len(x) > IMPORTANCE_MAX_ROWS:
+        keep = subsample(len(x), IMPORTANCE_MAX_ROWS, seed)
+        x, y = x.iloc[keep], y[keep]
+
+    # Hundreds of small predictions: one thread each is faster than OpenMP's start-up and
+    # spinning, and collapses far less when the machine is busy.
+    with threadpool_limits(limits=1):
+        result = permutation_importance(
+            pipeline, x, y, scoring="roc_auc", n_repeats=5, random_state=seed, n_jobs=1
+        )
+    table = pd.DataFrame(
+        {"feature": x.columns, "importance": result.importances_mean, "std": result.importances_std}
+    ).sort_values(["importance", "feature"], ascending=[False, True])
+    return [
+        {"feature": str(feature), "importance": rounded(mean), "std": rounded(std)}
+        for feature, mean, std in table.head(top).itertuples(index=False)
+    ]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything the evaluate stage computes, ready to write."""
+
+    metrics: dict[str, float]
+    plots: dict[str, list[dict[str, Any]]]
+
+
+def evaluate(
+    pipeline: Pipeline, test: pd.DataFrame, schema: FeatureSchema, params: EvaluateParams, seed: int
+) -> Evaluation:
+    """Score the model on the test split: metrics with errors, and the data of every plot."""
+    x = features(test, schema)
+    y = test[schema.target].to_numpy(dtype=np.int8)
+    proba = positive_proba(pipeline, x)
+    metrics = scores(y, proba, params.threshold, params.bootstrap, seed).flat()
+    counts = confusion_counts(y, proba, params.threshold)
+    metrics.update({"n_test": len(y), "positive_rate": rounded(y.mean()), **counts})
+    plots: dict[str, list[dict[str, Any]]] = {
+        "roc": roc_points(y, proba),
+        "prc": pr_points(y, proba),
+        "calibration": calibration_points(y, proba),
+        "confusion": confusion_rows(y, proba, params.threshold, schema),
+        "importance": importance(pipeline, x, y, params.top_features, seed),
+    }
+    return Evaluation(metrics=metrics, plots=plots)
+
+
+def run(prepared: Path, model_path: Path, out_dir: Path, params: Params) -> Evaluation:
+    """Evaluate the model on `prepared/test.parquet`; write metrics, plot data and figures."""
+    schema = FeatureSchema.read(prepared / "schema.json")
+    test = pd.read_parquet(prepared / "test.parquet")
+    result = evaluate(load_model(model_path), test, schema, params.evaluate, params.seed)
+    for name, points in result.plots.items():
+        write_json(out_dir / "plots" / f"{name}.json", points)
+    pngs = figures.render_all(result.plots, out_dir / "figures")
+    write_json(out_dir / "metrics.json", result.metrics)
+    tracking.log_evaluation(
+        model_path=model_path, metrics=result.metrics, figures=pngs, settings=params.mlflow
+    )
+    return result

@@ -1,0 +1,41 @@
+"""The train stage: fit the model pipeline on the training split, save it, log the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from gitops_ml.core.model import build_pipeline, features
+from gitops_ml.core.params import Params, TrainParams
+from gitops_ml.core.schema import FeatureSchema
+from gitops_ml.infra import tracking
+from gitops_ml.infra.model_files import save_model
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+
+def fit(train: pd.DataFrame, schema: FeatureSchema, params: TrainParams, seed: int) -> Pipeline:
+    """Fit the pipeline on the training split."""
+    pipeline = build_pipeline(schema, params, seed)
+    pipeline.fit(features(train, schema), train[schema.target])
+    return pipeline
+
+
+def run(prepared: Path, model_path: Path, params: Params) -> Pipeline:
+    """Fit on `prepared/train.parquet`, save to `model_path`, and log the run to MLflow."""
+    schema = FeatureSchema.read(prepared / "schema.json")
+    train = pd.read_parquet(prepared / "train.parquet")
+    pipeline = fit(train, schema, params.train, params.seed)
+    save_model(pipeline, model_path)
+    tracking.log_training(
+        pipeline=pipeline,
+        model_path=model_path,
+        example=features(train, schema).head(5),
+        params=params,
+        data_files=[prepared / "train.parquet", prepared / "test.parquet"],
+        schema=schema,
+    )
+    return pipeline

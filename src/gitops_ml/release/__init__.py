@@ -1,0 +1,1 @@
+"""Releasing models: registration, the champion rule, promotion, rollback, model cards."""

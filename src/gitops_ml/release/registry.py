@@ -1,0 +1,262 @@
+"""The MLflow Model Registry of one model: versions, aliases, history, and the promotion lock.
+
+The only code that writes to MLflow's registry (`git_tags` writes the GTO tags in git).
+
+Concurrency: every change to a model's aliases happens while holding a registry-wide lock, a
+registered model named `<name>.lock` that MLflow creates atomically (its name is unique in the
+tracking store), so two promotions never interleave. Inside the lock the champion is re-read
+and moved only if it still is the version the decision was made against (compare-and-set).
+Git tags are pushed before aliases move; a push rejected by `origin` aborts with nothing moved.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import socket
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gitops_ml.core.errors import ConcurrentChangeError, ModelError, RegistryError
+from gitops_ml.infra import lineage
+from gitops_ml.infra.tracking import client, use_server
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PREVIOUS = "previous-champion"
+EVENT_PREFIX = "event."
+# Version tags of the registry's own bookkeeping: the decision (set last, it marks the version
+# as fully processed) and the GTO tags made for it.
+DECISION_TAG = "gitops_ml.decision"
+GTO_TAGS = "gto.tags"
+
+
+@dataclass(frozen=True)
+class Version:
+    """One registered model version, as the commands need it."""
+
+    version: str
+    run_id: str | None
+    tags: dict[str, str]
+    description: str
+    created: int
+
+
+def _version(mv: Any) -> Version:
+    return Version(
+        version=str(mv.version),
+        run_id=mv.run_id,
+        tags=dict(mv.tags or {}),
+        description=mv.description or "",
+        created=int(mv.creation_timestamp or 0),
+    )
+
+
+@contextmanager
+def errors_named(uri: str) -> Iterator[None]:
+    """Turn MLflow's errors (server down, refused request) into one message naming the URI."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except MlflowException as exc:
+        raise RegistryError(f"MLflow registry at {uri}: {exc.message}") from None
+
+
+def now() -> str:
+    """The current time, as the registry's history records it."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _holder() -> str:
+    who = os.environ.get("GITHUB_ACTOR") or os.environ.get("USER") or "unknown"
+    run = os.environ.get("GITHUB_RUN_ID")
+    return f"{who}@{socket.gethostname()} pid {os.getpid()}" + (f" run {run}" if run else "")
+
+
+class ModelRegistry:
+    """Versions, aliases and event history of one registered model in MLflow."""
+
+    def __init__(self, name: str, tracking_uri: str) -> None:
+        """Connect to the registry at `tracking_uri` for model `name`."""
+        self.name = name
+        self.uri = tracking_uri
+        self.client = client(tracking_uri)
+
+    def _exists(self) -> bool:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_registered_model(self.name)
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return False
+            raise
+        return True
+
+    @contextmanager
+    def lock(self, timeout: float = 300.0, poll: float = 0.25) -> Iterator[None]:
+        """Hold the model's promotion lock; wait up to `timeout` seconds for it."""
+        from mlflow.exceptions import MlflowException
+
+        name = f"{self.name}.lock"
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.client.create_registered_model(
+                    name,
+                    tags={"holder": _holder(), "acquired_at": str(time.time())},
+                    description=f"Promotion lock of {self.name}; deleted when released.",
+                )
+                break
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+            if time.monotonic() >= deadline:
+                holder = self._lock_holder(name)
+                raise RegistryError(
+                    f"registry model {self.name!r}: promotion lock held by {holder} for more "
+                    f"than {timeout:.0f} s; if no promotion is running, delete the registered "
+                    f"model {name!r} to release it"
+                )
+            time.sleep(poll)
+        try:
+            yield
+        finally:
+            self.client.delete_registered_model(name)
+
+    def _lock_holder(self, name: str) -> str:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(self.client.get_registered_model(name).tags.get("holder", "unknown"))
+        except MlflowException:
+            return "a process that has just released it"
+
+    def versions(self) -> list[Version]:
+        """Every version of the model, oldest first."""
+        if not self._exists():
+            return []
+        found = self.client.search_model_versions(f"name = '{self.name}'", max_results=10_000)
+        return sorted((_version(mv) for mv in found), key=lambda v: int(v.version))
+
+    def get(self, version: str) -> Version:
+        """One version; a clear error naming the known versions when it does not exist."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return _version(self.client.get_model_version(self.name, version))
+        except MlflowException as exc:
+            if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                raise
+        known = ", ".join(v.version for v in self.versions()) or "none"
+        raise RegistryError(
+            f"registry model {self.name!r} has no version {version!r} (versions: {known})"
+        )
+
+    def find_by_commit(self, commit: str) -> Version | None:
+        """The version registered for a git commit, if any (the idempotency key)."""
+        if not self._exists():
+            return None
+        found = [
+            mv
+            for tag in lineage.names_of(lineage.COMMIT)
+            for mv in self.client.search_model_versions(
+                f"name = '{self.name}' and tags.`{tag}` = '{commit}'"
+            )
+        ]
+        return _version(min(found, key=lambda mv: int(mv.version))) if found else None
+
+    def register(self, run_id: str, tags: dict[str, str]) -> Version:
+        """Create a new version from a run's logged model, tagged with its lineage."""
+        mlflow = use_server(self.uri)
+        logger = logging.getLogger("mlflow")
+        level = logger.level
+        logger.setLevel(logging.ERROR)  # MLflow narrates the registration at INFO/WARNING
+        try:
+            # It also prints its progress straight to stderr.
+            with warnings.catch_warnings(), redirect_stderr(io.StringIO()):
+                warnings.simplefilter("ignore")
+                mv = mlflow.register_model(f"runs:/{run_id}/model", self.name, tags=tags)
+        finally:
+            logger.setLevel(level)
+        return _version(mv)
+
+    def aliases(self) -> dict[str, str]:
+        """Alias → version of the model (empty before the first registration)."""
+        if not self._exists():
+            return {}
+        model = self.client.get_registered_model(self.name)
+        return {alias: str(version) for alias, version in (model.aliases or {}).items()}
+
+    def set_alias(self, alias: str, version: str) -> None:
+        """Point an alias at a version."""
+        self.client.set_registered_model_alias(self.name, alias, version)
+
+    def move_champion(self, expected: str | None, new: str) -> None:
+        """Make `new` champion if the champion still is `expected`; keep the replaced one.
+
+        The replaced champion gets `previous-champion`; every champion keeps a permanent
+        `champion-v<N>` alias, so no former champion is ever lost.
+        """
+        current = self.aliases().get(CHAMPION)
+        if current != expected:
+            raise ConcurrentChangeError(
+                f"registry model {self.name!r}: champion changed from v{expected} to "
+                f"v{current} during this command; nothing was moved, run it again"
+            )
+        if expected is not None:
+            self.set_alias(PREVIOUS, expected)
+        self.set_alias(f"{CHAMPION}-v{new}", new)
+        self.set_alias(CHAMPION, new)
+
+    def tag(self, version: str, tags: dict[str, str]) -> None:
+        """Set tags on a version."""
+        for key, value in tags.items():
+            self.client.set_model_version_tag(self.name, version, key, value)
+
+    def describe(self, version: str, text: str) -> None:
+        """Set a version's description (the model card)."""
+        self.client.update_model_version(self.name, version, description=text)
+
+    def record_event(self, event: dict[str, Any]) -> None:
+        """Append an event (promotion, rejection, rollback) to the model's history."""
+        number = len(self.events()) + 1
+        self.client.set_registered_model_tag(
+            self.name, f"{EVENT_PREFIX}{number:05d}", json.dumps(event, sort_keys=True)
+        )
+
+    def events(self) -> list[dict[str, Any]]:
+        """The model's history of events, oldest first."""
+        if not self._exists():
+            return []
+        tags = self.client.get_registered_model(self.name).tags or {}
+        keys = sorted(k for k in tags if k.startswith(EVENT_PREFIX))
+        return [json.loads(tags[k]) for k in keys]
+
+    def log_text(self, run_id: str, text: str, path: str) -> None:
+        """Attach a text file to a version's run."""
+        self.client.log_text(run_id, text, path)
+
+    def download_model(self, version: str, dest: Path) -> Path:
+        """Download a version's model and return the path of its skops file."""
+        import mlflow
+
+        with redirect_stderr(io.StringIO()):  # a progress bar per file
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{self.name}/{version}",
+                dst_path=str(dest),
+                tracking_uri=self.uri,
+            )
+        found = sorted(Path(local).rglob("*.skops"))
+        if not found:
+            raise ModelError(f"registry model {self.name!r} v{version}: no .skops model file")
+        return found[0]

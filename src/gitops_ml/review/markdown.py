@@ -1,0 +1,271 @@
+"""report.md: a `Report` as GitHub-flavoured markdown, verdict first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gitops_ml.review import mermaid
+from gitops_ml.review.document import ParamChange, Report
+from gitops_ml.review.sides import RawData, Side
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return f"{value:,}" if isinstance(value, int) else f"{value:.{digits}f}"
+
+
+def _signed(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.4f}"
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "`null`"
+    return f"`{value}`" if not isinstance(value, str) else f"`{value!r}`"
+
+
+def _old_new(change: ParamChange) -> tuple[str, str]:
+    old = "(absent)" if change.kind == "added" else _value(change.base)
+    new = "(absent)" if change.kind == "removed" else _value(change.branch)
+    return old, new
+
+
+def verdict_line(report: Report) -> str:
+    """The first line: passed or failed, and the reason."""
+    mark = "✅ **Passed**" if report.passed else "❌ **Failed**"
+    return f"{mark}: {report.reason}"
+
+
+def _metrics(report: Report) -> list[str]:
+    base = f"base `{report.base.sha[:7]}`"
+    z = report.gate.thresholds.noise_z
+    lines = ["### Metrics", ""]
+    if not report.base.has_baseline:
+        lines += [
+            f"**No baseline yet**: the base `{report.base.sha[:7]}` has no "
+            "`eval/metrics.json`, so this branch is checked against the floors only.",
+            "",
+        ]
+    lines += [
+        f"| metric | {base} | this branch | change | beyond noise? |",
+        "|---|--:|--:|--:|---|",
+    ]
+    for m in report.metrics:
+        arrow = "↑" if m.higher_is_better else "↓"
+        if m.delta is None:
+            verdict = "—"
+        elif not m.beyond_noise:
+            verdict = f"no (±{m.noise:.4f})"
+        else:
+            word = "better" if m.direction == 1 else "worse"
+            verdict = f"**yes, {word}** (±{m.noise:.4f})"
+        lines.append(
+            f"| {m.metric} {arrow} | {_num(m.base)} | {_num(m.branch)} "
+            f"| {_signed(m.delta)} | {verdict} |"
+        )
+    lines += [
+        "",
+        f"↑ higher is better, ↓ lower is better. A change is beyond noise when "
+        f"|change| > {z:g} · √(se_base² + se_branch²), from the bootstrap standard errors "
+        "in eval/metrics.json. Both sides are scored on the same test rows, so this band is "
+        "conservative: a change inside it may still be real, but is not counted by the gate.",
+    ]
+    return lines
+
+
+def _gate(report: Report) -> list[str]:
+    gate = report.gate
+    sha = report.base.sha[:7]
+    if gate.source == "base":
+        source = (
+            f"Thresholds from `params.yaml` at the base `{sha}`, "
+            "so a pull request cannot lower its own bar."
+        )
+    else:
+        source = (
+            f"The base `{sha}` has no `gates:` section in `params.yaml`, so this branch's "
+            "thresholds are used."
+        )
+    lines = ["### Quality gate", "", source, ""]
+    if gate.changed_in_pr:
+        changes = ", ".join("`{}` {} → {}".format(c.key, *_old_new(c)) for c in gate.changes)
+        applies = (
+            "The base's thresholds apply to it; the new ones apply after it is merged."
+            if gate.source == "base"
+            else "The base has none, so this branch's apply: review them closely."
+        )
+        lines += [f"> [!WARNING]\n> This pull request changes `gates:` ({changes}). {applies}", ""]
+    lines += ["| rule | metric | limit | this branch | result |", "|---|---|--:|--:|---|"]
+    rule = {"floor": "worst allowed", "max_drop": "max drop", "must_improve": "must improve"}
+    for c in gate.checks:
+        result = "skipped" if not c.applies else ("pass" if c.passed else "**FAIL**")
+        lines.append(
+            f"| {rule[c.rule]} | {c.metric} | {_num(c.threshold, 3)} "
+            f"| {_num(c.value)} | {result}: {c.detail} |"
+        )
+    if not gate.checks:
+        lines.append("| — | — | — | — | no rules configured |")
+    return lines
+
+
+def _params(report: Report) -> list[str]:
+    rows = report.params_changed
+    if not rows:
+        return ["### Params", "", "No params changed."]
+    lines = ["### Params changed", "", "| param | base | this branch |", "|---|---|---|"]
+    lines += ["| `{}` | {} | {} |".format(r.key, *_old_new(r)) for r in rows]
+    return lines
+
+
+def _data(report: Report) -> list[str]:
+    data = report.data
+    base, branch = data.base, data.branch
+
+    def describe(side: RawData) -> str:
+        md5 = f"md5 `{side.md5}`" if side.md5 else "md5 unknown"
+        size = f", {side.size:,} bytes" if side.size is not None else ""
+        return f"`{side.path}` ({md5}{size})"
+
+    if base.path is None and base.md5 is None:
+        head = f"Raw data: {describe(branch)}; the base records none."
+    elif not data.changed:
+        head = f"Raw data unchanged: {describe(branch)}."
+    else:
+        head = f"**Raw data changed**: {describe(base)} → {describe(branch)}."
+    n, rate = data.n_test, data.positive_rate
+    rows = f"Test split: {_num(n.branch)} rows (base {_num(n.base)}), positive rate "
+    rows += f"{_num(rate.branch, 3)} (base {_num(rate.base, 3)})."
+    return ["### Data", "", head, rows]
+
+
+def _charts(report: Report, base: Side, branch: Side) -> list[str]:
+    sha = report.base.sha[:7]
+    has_base = [name for name in mermaid.CURVES if name in base.plots]
+    key = f"Blue: base `{sha}` · orange: this branch" if has_base else "Orange: this branch"
+    lines = [
+        "### Curves",
+        "",
+        f"{key} · grey: chance (ROC) or perfect calibration. Resampled on a grid of "
+        f"{mermaid.GRID_STEPS + 1} points; the PNGs below are exact.",
+        "",
+    ]
+    for name in mermaid.CURVES:
+        if name in branch.plots:
+            lines += [mermaid.curve_chart(name, base.plots.get(name), branch.plots[name]), ""]
+    if report.figures:
+        images = " ".join(f"![{f.removesuffix('.png')}]({f})" for f in report.figures)
+        lines += ["<details><summary>PNG versions</summary>", "", images, "", "</details>"]
+    return lines
+
+
+def _confusion(report: Report) -> list[str]:
+    conf = report.confusion
+    base, branch = conf.base or {}, conf.branch
+    labels = sorted(set(base) | set(branch) | {p for r in branch.values() for p in r})
+    if not labels:
+        return []
+    thr = conf.threshold
+    at = f"threshold {thr.branch}"
+    if base and thr.base != thr.branch:
+        at += f" (base {thr.base})"
+    cells = "base → branch" if base else "this branch"
+    lines = [
+        "### Confusion matrix",
+        "",
+        f"At the decision {at}; cells are {cells} counts.",
+        "",
+        "| actual \\ predicted | " + " | ".join(labels) + " |",
+        "|---|" + "--:|" * len(labels),
+    ]
+    for actual in labels:
+        row = []
+        for predicted in labels:
+            new = branch.get(actual, {}).get(predicted, 0)
+            row.append(f"{base.get(actual, {}).get(predicted, 0)} → {new}" if base else str(new))
+        lines.append(f"| **{actual}** | " + " | ".join(row) + " |")
+    return lines
+
+
+def _importance(report: Report) -> list[str]:
+    imp = report.importance
+    branch = imp.branch
+    if not branch:
+        return []
+    base = {p["feature"]: p for p in imp.base or []}
+    lines = [
+        "### Top features",
+        "",
+        "Permutation importance: drop in ROC AUC when the column is shuffled.",
+        "",
+        "| feature | base | this branch |",
+        "|---|--:|--:|",
+    ]
+    for p in branch:
+        old = base.get(p["feature"])
+        lines.append(
+            f"| {p['feature']} | {_num(old['importance']) if old else '—'} "
+            f"| {_num(p['importance'])} ± {_num(p['std'])} |"
+        )
+    return lines
+
+
+def _reproducibility(report: Report) -> list[str]:
+    r = report.reproducibility
+    if r.lock_up_to_date:
+        lock = (
+            "✅ `dvc.lock` matches the code, params and data "
+            "(`dvc status` reports no changed input)."
+        )
+    else:
+        lock = "❌ `dvc.lock` is out of date:\n" + "\n".join(f"  - {p}" for p in r.lock_problems)
+    if not r.metrics_committed:
+        metrics = "❌ `eval/metrics.json` is not committed."
+    elif r.metrics_match:
+        metrics = "✅ The committed `eval/metrics.json` equals the one reproduced here."
+    else:
+        shown = r.metric_differences[:8]
+        more = len(r.metric_differences) - len(shown)
+        metrics = "❌ The committed `eval/metrics.json` differs from the one reproduced here:\n"
+        metrics += "\n".join(f"  - {d}" for d in shown)
+        metrics += f"\n  - … and {more} more" if more > 0 else ""
+    lines = ["### Reproducibility", "", f"- {lock}", f"- {metrics}"]
+    if r.missing_outputs:
+        lines.append(
+            "- Not in this workspace (pull or reproduce to inspect them): "
+            + ", ".join(f"`{p}`" for p in r.missing_outputs)
+        )
+    if r.fix:
+        lines += ["", f"**To fix**: {r.fix}."]
+    return lines
+
+
+def _footer(report: Report) -> list[str]:
+    head = f"this branch `{report.branch.sha}`"
+    edits = report.branch.uncommitted_changes
+    if edits:
+        shown = ", ".join(f"`{p}`" for p in edits[:5]) + (", …" if len(edits) > 5 else "")
+        head += f" plus uncommitted changes to {shown}"
+    parts = [f"Base `{report.base.sha}` ({report.base.rev})", head]
+    if report.run_url:
+        parts.append(f"[CI run]({report.run_url})")
+    return ["---", "", " · ".join(parts) + " · generated by `gitops-ml report`"]
+
+
+def render(report: Report, base: Side, branch: Side) -> str:
+    """The whole report as markdown, verdict first."""
+    sections = [
+        [verdict_line(report)],
+        _metrics(report),
+        _gate(report),
+        _params(report),
+        _data(report),
+        _charts(report, base, branch),
+        _confusion(report),
+        _importance(report),
+        _reproducibility(report),
+        _footer(report),
+    ]
+    return "\n\n".join("\n".join(s) for s in sections if s) + "\n"

@@ -1,0 +1,95 @@
+"""The pull-request report: this workspace against a base revision, with the gate's verdict.
+
+`run` reads both sides (the base from git, never checked out), asks `dvc status` meanwhile,
+draws the overlaid curves, and writes report.json and report.md; the judgement itself is
+`verdict.build`, pure.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from gitops_ml.core.errors import UserError
+from gitops_ml.core.params import Params
+from gitops_ml.infra import figures, git
+from gitops_ml.infra.dvc_lock import LOCK
+from gitops_ml.infra.files import write_json, write_text
+from gitops_ml.review import markdown, reproducibility, sides, verdict
+from gitops_ml.review.document import Report
+from gitops_ml.review.sides import Files, Side
+
+OVERLAID = ("roc", "prc", "calibration")
+
+
+def _render_figures(base: Side, branch: Side, out_dir: Path) -> list[str]:
+    draw = {"roc": figures.roc, "prc": figures.prc, "calibration": figures.calibration}
+    written = []
+    for name in OVERLAID:
+        series: dict[str, list[dict[str, Any]]] = {}
+        if name in base.plots:
+            series[f"base {base.sha[:7]}"] = base.plots[name]
+        if name in branch.plots:
+            series["this branch"] = branch.plots[name]
+        if series:
+            figures.save(draw[name](series), out_dir / f"{name}.png")
+            written.append(f"{name}.png")
+    return written
+
+
+def run(
+    out_dir: Path,
+    params: Params,
+    *,
+    base_rev: str | None = None,
+    eval_dir: Path = Path("eval"),
+    params_path: Path = Path("params.yaml"),
+    cwd: Path | None = None,
+) -> Report:
+    """Compare the workspace with `base_rev`; write report.md, report.json and PNGs to out_dir."""
+    here = (cwd or Path.cwd()).resolve()
+    root = sides.repository_root(here)
+
+    def rel(path: Path) -> str:
+        try:
+            return (here / path).resolve().relative_to(root).as_posix()
+        except ValueError:
+            raise UserError(f"{path}: outside the git repository at {root}") from None
+
+    files = Files(params=rel(params_path), eval_dir=rel(eval_dir))
+    status_proc = reproducibility.start_dvc_status(root)  # runs while the rest is read and drawn
+    try:
+        rev = base_rev or sides.default_base(root)
+        base_sha = sides.commit_sha(rev, root)
+        head_sha = sides.commit_sha("HEAD", root)
+        base, committed_lock, committed_metrics = sides.read_revisions(
+            root, base_sha, head_sha, files
+        )
+        branch = sides.read_workspace(root, head_sha, files)
+        pngs = _render_figures(base, branch, out_dir)
+        repro = reproducibility.assess(status_proc, branch, committed_lock, committed_metrics)
+    finally:
+        if status_proc is not None and status_proc.poll() is None:
+            status_proc.kill()
+            status_proc.wait()
+    report = verdict.build(
+        base,
+        branch,
+        base_rev=rev,
+        branch_gates=params.gates,
+        branch_data=sides.raw_file(root, params.data.raw),
+        repro=repro,
+        # dvc.lock and eval/ differ after CI reproduces (a retrained model has a new hash);
+        # the reproducibility section judges those, so they are not listed as edits here.
+        uncommitted=[
+            path
+            for path in git.changed_files(root)
+            if path != LOCK and not path.startswith(files.eval_dir + "/")
+        ],
+        url=verdict.run_url(os.environ),
+        figures=pngs,
+    )
+    write_json(out_dir / "report.json", report.to_dict())
+    write_text(out_dir / "report.md", markdown.render(report, base, branch))
+    return report

@@ -1,0 +1,209 @@
+"""The report's judgement, pure: both sides in, a typed `Report` with its verdict out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from gitops_ml.core.errors import ParamsError, UserError
+from gitops_ml.core.params import GatesParams
+from gitops_ml.infra.dvc_lock import LOCK
+from gitops_ml.review import gate
+from gitops_ml.review.document import (
+    BaseRef,
+    BranchRef,
+    ConfusionComparison,
+    Counts,
+    DataComparison,
+    GateResult,
+    ImportanceComparison,
+    Pair,
+    ParamChange,
+    Report,
+)
+from gitops_ml.review.reproducibility import FIX, Reproducibility
+from gitops_ml.review.sides import RawData, Side, raw_data
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as one level of dotted keys; lists and scalars are leaves."""
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, f"{dotted}."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def params_diff(base: Mapping[str, Any] | None, branch: Mapping[str, Any]) -> list[ParamChange]:
+    """Params whose value differs between base and branch, as dotted keys (absent = missing)."""
+    old = flatten(base or {})
+    new = flatten(branch)
+    rows = []
+    for key in sorted(old.keys() | new.keys()):
+        if key in old and key in new and old[key] == new[key]:
+            continue
+        kind = "changed" if key in old and key in new else ("added" if key in new else "removed")
+        rows.append(ParamChange(key, old.get(key), new.get(key), kind))
+    return rows
+
+
+def select_gates(
+    base_params: Mapping[str, Any] | None, branch_gates: GatesParams, base_label: str
+) -> tuple[GatesParams, str]:
+    """The gate to apply (the base's, else the branch's) and which one it is."""
+    raw = (base_params or {}).get("gates")
+    if raw is None:
+        return branch_gates, "branch"
+    try:
+        return GatesParams.model_validate(raw), "base"
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"gates.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ParamsError(f"{base_label}:params.yaml: invalid gates section: {problems}") from None
+
+
+def confusion_counts(rows: Sequence[Mapping[str, Any]]) -> Counts:
+    """Counts per actual label, then per predicted label."""
+    counts: Counts = {}
+    for row in rows:
+        actual = counts.setdefault(str(row["actual"]), {})
+        actual[str(row["predicted"])] = actual.get(str(row["predicted"]), 0) + 1
+    return counts
+
+
+def run_url(env: Mapping[str, str]) -> str | None:
+    """Link to the GitHub Actions run, when running in one."""
+    if not env.get("GITHUB_ACTIONS"):
+        return None
+    parts = [env.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")]
+    if not all(parts):
+        return None
+    server, repo, run_id = parts
+    return f"{server}/{repo}/actions/runs/{run_id}"
+
+
+def headline_metric(gates: GatesParams, changes: list[gate.Change]) -> gate.Change | None:
+    """The metric a reader looks at first: must_improve, else the first gated one, else roc_auc."""
+    by_metric = {c.metric: c for c in changes}
+    for name in [gates.must_improve, *gates.floors, *gates.max_drop, *by_metric]:
+        if name is not None and name in by_metric:
+            return by_metric[name]
+    return None
+
+
+def _names(metrics: Sequence[str]) -> str:
+    return metrics[0] if len(metrics) == 1 else ", ".join(metrics[:-1]) + " and " + metrics[-1]
+
+
+def failures(checks: list[gate.Check], repro: Reproducibility) -> list[str]:
+    """Why the report fails, stale results first; empty when it passes."""
+    found = [c.detail for c in checks if c.applies and not c.passed]
+    if not repro.lock_up_to_date:
+        found.insert(0, f"{LOCK} is out of date with the code, params or data: {FIX}")
+    elif not repro.metrics_match:
+        found.insert(0, f"the committed eval/metrics.json is not what this code reproduces: {FIX}")
+    return found
+
+
+def passing_reason(
+    has_baseline: bool,
+    changes: list[gate.Change],
+    checks: list[gate.Check],
+    headline: gate.Change | None,
+) -> str:
+    """Why the report passes: what was checked and what changed beyond noise."""
+    applied = sum(c.applies for c in checks)
+    if not has_baseline:
+        return (
+            f"no baseline yet: the base has no eval/metrics.json to compare with; "
+            f"{applied} of {len(checks)} gate checks apply and pass."
+        )
+    parts = [f"all {applied} gate checks pass"]
+    if headline is not None and headline.delta is not None and headline.noise is not None:
+        within = "beyond" if headline.beyond_noise else "within"
+        parts.append(
+            f"{headline.metric} {headline.base:.4f} → {headline.branch:.4f} "
+            f"({headline.delta:+.4f}, {within} noise ±{headline.noise:.4f})"
+        )
+    better = [c.metric for c in changes if c.direction == 1]
+    worse = [c.metric for c in changes if c.direction == -1]
+    if better:
+        parts.append(f"{_names(better)} improved beyond noise")
+    if worse:
+        parts.append(f"{_names(worse)} worsened beyond noise, within the allowed drop")
+    if not better and not worse:
+        parts.append("no metric changed beyond noise")
+    return "; ".join(parts) + "."
+
+
+def build(
+    base: Side,
+    branch: Side,
+    *,
+    base_rev: str,
+    branch_gates: GatesParams,
+    branch_data: RawData,
+    repro: Reproducibility,
+    uncommitted: Sequence[str] = (),
+    url: str | None = None,
+    figures: Sequence[str] = (),
+) -> Report:
+    """Everything the report says, from both sides and the reproducibility checks."""
+    if branch.metrics is None or branch.params is None:
+        raise UserError("the branch has no eval/metrics.json or params.yaml to report on")
+    gates, source = select_gates(base.params, branch_gates, base.sha[:7])
+    has_baseline = base.metrics is not None
+    changes = gate.compare(base.metrics, branch.metrics, gates.noise_z)
+    checks = gate.check(gates, changes, branch.metrics)
+    failed = failures(checks, repro)
+    reason = (
+        "; ".join(failed) + "."
+        if failed
+        else passing_reason(has_baseline, changes, checks, headline_metric(gates, changes))
+    )
+    diff = params_diff(base.params, branch.params)
+    base_metrics = base.metrics or {}
+    return Report(
+        passed=not failed,
+        reason=reason,
+        failures=failed,
+        base=BaseRef(rev=base_rev, sha=base.sha, has_baseline=has_baseline),
+        branch=BranchRef(sha=branch.sha, uncommitted_changes=list(uncommitted)),
+        metrics=changes,
+        gate=GateResult(
+            source=source,
+            thresholds=gates,
+            checks=checks,
+            changes=[d for d in diff if d.key == "gates" or d.key.startswith("gates.")],
+        ),
+        params_changed=diff,
+        data=DataComparison(
+            base=raw_data(base.params, base.lock),
+            branch=branch_data,
+            n_test=Pair(base_metrics.get("n_test"), branch.metrics.get("n_test")),
+            positive_rate=Pair(
+                base_metrics.get("positive_rate"), branch.metrics.get("positive_rate")
+            ),
+        ),
+        confusion=ConfusionComparison(
+            base=confusion_counts(base.plots["confusion"]) if "confusion" in base.plots else None,
+            branch=confusion_counts(branch.plots.get("confusion", [])),
+            threshold=Pair(_threshold(base.params), _threshold(branch.params)),
+        ),
+        importance=ImportanceComparison(
+            base=base.plots.get("importance"), branch=branch.plots.get("importance", [])
+        ),
+        reproducibility=repro,
+        figures=list(figures),
+        run_url=url,
+    )
+
+
+def _threshold(params: Mapping[str, Any] | None) -> Any:
+    return ((params or {}).get("evaluate") or {}).get("threshold")

@@ -1,0 +1,1 @@
+"""Serving the model: the HTTP API and batch scoring of files."""

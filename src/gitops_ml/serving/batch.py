@@ -1,0 +1,204 @@
+"""Batch scoring: a CSV or Parquet file in, probabilities and labels out, in chunks.
+
+Memory stays flat whatever the input size: the file is read `chunk_rows` rows at a time
+(pandas' chunked CSV reader, pyarrow's Parquet batches), each chunk is validated, scored and
+appended to a temporary output, which is renamed into place only when every row is scored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gitops_ml.core.errors import DataError
+from gitops_ml.core.formats import TableKind, require_table
+from gitops_ml.core.model import positive_proba
+from gitops_ml.core.schema import FeatureSchema
+from gitops_ml.core.table import Table, clean
+from gitops_ml.infra import model_source
+from gitops_ml.infra.files import write_atomic
+from gitops_ml.infra.model_source import LoadedModel
+from gitops_ml.infra.tables import read_chunks, read_columns, size_for_progress
+from gitops_ml.serving import records
+
+SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What a batch run did."""
+
+    rows: int
+    model_name: str
+    model_version: str
+
+
+def model_frame(frame: pd.DataFrame, schema: FeatureSchema, path: Path) -> pd.DataFrame:
+    """Clean and check one chunk, returning the model's input; DataError names bad rows."""
+    table = Table(frame=clean(frame[schema.features]), path=path)
+    cleaned = table.frame
+    typed: dict[str, Any] = {}
+    problems = []
+    for col in schema.numeric:
+        raw = cleaned[col]
+        values = pd.to_numeric(raw, errors="coerce").astype("float64")
+        bad = raw.notna() & (values.isna() | np.isinf(values))
+        if bad.any():
+            rows = [table.where(i) for i in bad[bad].index[:SHOWN]]
+            got = [repr(v) for v in raw[bad].head(SHOWN)]
+            problems.append(
+                f"  column {col!r} at {', '.join(rows)}: expected finite numbers, "
+                f"got {', '.join(got)}"
+            )
+        typed[col] = values
+    if problems:
+        head = f"{path}: the data does not match the model's schema"
+        raise DataError("\n".join([head, *problems]))
+    for col in schema.categorical:
+        typed[col] = cleaned[col]
+    return records.model_input(pd.DataFrame(typed, index=cleaned.index), schema)
+
+
+def score_chunk(
+    frame: pd.DataFrame, model: LoadedModel, threshold: float, id_column: str | None, path: Path
+) -> pd.DataFrame:
+    """Scores of one chunk: the id column (if any), probability and label."""
+    schema = model.schema
+    proba = positive_proba(model.pipeline, model_frame(frame, schema, path))
+    out = pd.DataFrame(index=frame.index)
+    if id_column is not None:
+        out[id_column] = frame[id_column]
+    out["probability"] = proba
+    out["label"] = records.labels(proba, threshold, schema)
+    return out
+
+
+class _Writer:
+    """Appends scored chunks to a CSV or Parquet file."""
+
+    def __init__(self, path: Path, kind: TableKind) -> None:
+        self.path, self.kind = path, kind
+        self._parquet: Any = None
+        self._csv: Any = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.kind == "csv":
+            if self._csv is None:
+                self._csv = self.path.open("w", encoding="utf-8", newline="")
+                frame.to_csv(self._csv, index=False)
+            else:
+                frame.to_csv(self._csv, index=False, header=False)
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self._parquet is None:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            self._parquet = pq.ParquetWriter(self.path, table.schema)
+        else:
+            table = pa.Table.from_pandas(frame, schema=self._parquet.schema, preserve_index=False)
+        self._parquet.write_table(table)
+
+    def close(self) -> None:
+        if self._csv is not None:
+            self._csv.close()
+        if self._parquet is not None:
+            self._parquet.close()
+
+
+def score_file(
+    model: LoadedModel,
+    source: Path,
+    dest: Path,
+    *,
+    kind: TableKind,
+    threshold: float,
+    id_column: str | None,
+    chunk_rows: int,
+    advance: Callable[[int], None] = lambda _: None,
+) -> int:
+    """Score `source` into `dest` chunk by chunk; return the number of rows."""
+    try:
+        columns = read_columns(source)
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DataError(f"{source}: cannot be read: {exc}") from None
+    missing = [c for c in model.schema.features if c not in columns]
+    if missing:
+        raise DataError(
+            f"{source}: missing feature column(s) {missing}; "
+            f"the model takes {model.schema.features}"
+        )
+    keep_id = id_column if id_column is not None and id_column in columns else None
+    wanted = [*([keep_id] if keep_id else []), *model.schema.features]
+    writer = _Writer(dest, kind)
+    rows = 0
+    with ExitStack() as stack:
+        stack.callback(writer.close)
+        try:
+            for chunk in read_chunks(source, wanted, chunk_rows):
+                writer.write(score_chunk(chunk.frame, model, threshold, keep_id, source))
+                rows += len(chunk.frame)
+                advance(chunk.progress)
+        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise DataError(f"{source}: cannot be read after row {rows}: {exc}") from None
+        if rows == 0:
+            raise DataError(f"{source}: the file has a header but no data rows")
+    return rows
+
+
+def run(
+    uri: str,
+    source: Path,
+    dest: Path,
+    *,
+    threshold: float,
+    schema_path: Path,
+    chunk_rows: int = 50_000,
+    id_column: str | None = None,
+    progress: bool = True,
+) -> Scored:
+    """Load the model at `uri` and score `source` into `dest` (written atomically)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+
+    require_table(source, "--input")
+    kind = require_table(dest, "--output")
+    if not source.is_file():
+        raise DataError(f"{source}: file not found")
+    model = model_source.load(model_source.resolve(uri), schema_path=schema_path)
+    ids = id_column or model.schema.id_column
+    total = size_for_progress(source)
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not progress,
+        transient=True,
+    )
+    rows = 0
+
+    def write(tmp: Path) -> None:
+        nonlocal rows
+        task = bar.add_task(f"scoring {source.name}", total=total)
+        rows = score_file(
+            model,
+            source,
+            tmp,
+            kind=kind,
+            threshold=threshold,
+            id_column=ids,
+            chunk_rows=chunk_rows,
+            advance=lambda done: bar.update(task, completed=done),
+        )
+
+    with bar:
+        write_atomic(dest, write)
+    return Scored(rows=rows, model_name=model.info.name, model_version=model.info.version)

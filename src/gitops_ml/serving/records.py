@@ -1,0 +1,86 @@
+"""The pure core of serving and batch scoring: model inputs from records, labels from scores.
+
+The frames built here hold exactly what `prepare` gives the model at training time: numeric
+columns as float64 with NaN for missing, categorical columns as text with NaN for missing
+(blank text is missing, surrounding spaces are stripped, as `core.table.clean` does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gitops_ml.core.schema import FeatureSchema
+
+# Text whose missing values are NaN (pandas' default string dtype), which the imputer treats as
+# missing; pd.NA would not be.
+TEXT = pd.StringDtype(na_value=np.nan)
+
+
+def _text(value: Any) -> Any:
+    if value is None:
+        return np.nan
+    text = str(value).strip()
+    return text if text else np.nan
+
+
+def frame_from_records(records: Sequence[Mapping[str, Any]], schema: FeatureSchema) -> pd.DataFrame:
+    """The model's input frame for validated records (mappings of feature name to value)."""
+    columns: dict[str, Any] = {}
+    for col in schema.numeric:
+        # numpy turns None into NaN for a float array.
+        columns[col] = np.array([r[col] for r in records], dtype=np.float64)
+    for col in schema.categorical:
+        # Kept as object: pandas would convert text to Arrow strings, and the model's encoders
+        # straight back, which costs more than the rest of building the frame.
+        values = np.array([_text(r[col]) for r in records], dtype=object)
+        columns[col] = pd.Series(values, dtype=object, copy=False)
+    return pd.DataFrame(columns, columns=schema.features, copy=False)
+
+
+def model_input(frame: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
+    """The feature columns of a typed, cleaned frame as the model takes them (a new frame)."""
+    columns: dict[str, Any] = {}
+    for col in schema.numeric:
+        columns[col] = frame[col].to_numpy(dtype=np.float64, na_value=np.nan)
+    for col in schema.categorical:
+        values = frame[col]
+        # Text with NaN for missing, as the imputer expects; already so when read from Parquet.
+        columns[col] = values if values.dtype == TEXT else values.astype(TEXT)
+    return pd.DataFrame(columns, columns=schema.features, index=frame.index, copy=False)
+
+
+def labels(proba: np.ndarray, threshold: float, schema: FeatureSchema) -> np.ndarray:
+    """The positive label where the probability is at or above `threshold`, else the negative."""
+    return np.where(proba >= threshold, schema.positive_label, schema.negative_label)
+
+
+@dataclass(frozen=True)
+class Categories:
+    """The categories seen in training, per categorical feature, for counting unseen values."""
+
+    known: Mapping[str, frozenset[str]]
+
+    @classmethod
+    def of(cls, schema: FeatureSchema) -> Categories:
+        """Known categories of a schema (features without a list are not counted)."""
+        return cls({col: frozenset(schema.categories[col]) for col in schema.categories})
+
+    def unseen(self, frame: pd.DataFrame) -> dict[str, int]:
+        """Number of present values per feature that training never saw (zeros left out)."""
+        out: dict[str, int] = {}
+        for col, known in self.known.items():
+            if col not in frame.columns:
+                continue
+            count = _count_unseen(frame[col].to_numpy(), known)
+            if count:
+                out[col] = count
+        return out
+
+
+def _count_unseen(values: Iterable[Any], known: frozenset[str]) -> int:
+    return sum(1 for v in values if isinstance(v, str) and v not in known)

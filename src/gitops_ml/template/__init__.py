@@ -1,0 +1,1 @@
+"""Adapting the template: `gitops-ml init` and the reference pages generated from the code."""
