@@ -51,7 +51,7 @@ report-example: $(STAMP) ## Regenerate docs/example-report/ (a real PR on the de
 	$(BIN)/python scripts/report_example.py --out docs/example-report --doc docs/pull-requests.md
 
 docs: $(STAMP) ## Regenerate docs/cli.md and docs/params.md from the CLI and the params models
-	$(BIN)/python -m gitops_ml.reference --out docs
+	$(BIN)/gitops-ml docs --out docs
 
 SIZES ?= 7k
 bench: $(STAMP) ## Run the benchmarks, write docs/benchmarks.md (SIZES="7k 1M 10M"; default 7k)

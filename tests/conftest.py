@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 from filelock import FileLock
 
-from gitops_ml.params import Params, load_params
+from gitops_ml.core.params import Params, load_params
 
 # Fixtures of the serving tests (a small trained model, a real MLflow server) and of the
 # shared-infrastructure tests (S3-compatible server, PostgreSQL).
-pytest_plugins = ("tests.serving_support", "tests.infra_support")
+pytest_plugins = ("tests.support.serving", "tests.support.infra")
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
@@ -28,7 +28,7 @@ _LEFT_OUT = pytest.StashKey[int]()
 
 def uses_example_data(root: Path = ROOT) -> bool:
     """Whether the project at `root` still runs on the shipped example dataset."""
-    from gitops_ml.errors import ParamsError
+    from gitops_ml.core.errors import ParamsError
 
     try:
         return load_params(root / "params.yaml").data.raw == EXAMPLE_RAW

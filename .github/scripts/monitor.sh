@@ -3,8 +3,8 @@
 # outside GitHub too:
 #   reference  get the training reference and the model: dvc repro --pull with the DVC_REMOTE_URL
 #              secret (dvc-remote.sh), else dvc repro from scratch
-#   fetch      get the current batch into $MONITOR_DIR: SOURCE is a path in the repository, an
-#              http(s) URL or an object-store URI (s3://, gs://, ... through fsspec); empty
+#   fetch      get the current batch: SOURCE is a path in the repository, an http(s) URL or an
+#              object-store URI (gitops-ml fetch-batch copies it into $MONITOR_DIR); empty
 #              SOURCE simulates one (ROWS, SEED, DRIFT); records current=<path> in $GITHUB_OUTPUT
 #   check      gitops-ml monitor on CURRENT; records drift=true|false in $GITHUB_OUTPUT and
 #              writes the markdown report to the job summary
@@ -34,60 +34,29 @@ reference() {
 
 fetch() {
   mkdir -p "$MONITOR_DIR"
-  local source="${SOURCE:-}" dest suffix
-  if [[ -z "$source" ]]; then
-    dest="$MONITOR_DIR/current.parquet"
+  local current
+  if [[ -z "${SOURCE:-}" ]]; then
+    current="$MONITOR_DIR/current.parquet"
     echo "No data source configured: simulating ${ROWS:-5000} rows (seed ${SEED:-0}, drift '${DRIFT:-}')."
-    gitops-ml simulate --rows "${ROWS:-5000}" --seed "${SEED:-0}" --drift "${DRIFT:-}" --output "$dest"
-    output "current=$dest"
-    return
+    gitops-ml simulate --rows "${ROWS:-5000}" --seed "${SEED:-0}" --drift "${DRIFT:-}" --output "$current"
+  else
+    current=$(gitops-ml fetch-batch --source "$SOURCE" --out-dir "$MONITOR_DIR")
+    echo "Current data: $SOURCE → $current"
   fi
-  suffix="${source%%\?*}"
-  suffix="${suffix##*.}"
-  case "$suffix" in
-    csv | parquet | pq) ;;
-    *)
-      echo "::error title=Unknown data format::$source: expected a path or URL ending in .csv or .parquet"
-      exit 1
-      ;;
-  esac
-  case "$source" in
-    http://* | https://*)
-      dest="$MONITOR_DIR/current.$suffix"
-      curl --fail --silent --show-error --location --retry 3 --output "$dest" "$source"
-      ;;
-    *://*)
-      dest="$MONITOR_DIR/current.$suffix"
-      # fsspec reads s3:// (s3fs is in the lock), gs://, az://, ... when their driver is installed.
-      python - "$source" "$dest" <<'PY'
-import shutil
-import sys
-
-import fsspec
-
-with fsspec.open(sys.argv[1], "rb") as src, open(sys.argv[2], "wb") as dst:
-    shutil.copyfileobj(src, dst)
-PY
-      ;;
-    *)
-      if [[ ! -f "$source" ]]; then
-        echo "::error title=No current data::$source: file not found in the repository"
-        exit 1
-      fi
-      dest="$source"
-      ;;
-  esac
-  echo "Current data: $source → $dest"
-  output "current=$dest"
+  output "current=$current"
 }
 
 check() {
   : "${CURRENT:?CURRENT must name the current batch (output of the fetch step)}"
   rm -rf "$MONITOR_DIR/report"
-  gitops-ml monitor --current "$CURRENT" --out "$MONITOR_DIR/report" --model "${MODEL:-models/model.skops}"
-  local drift
-  drift=$(python -c 'import json, sys; print(str(json.load(open(sys.argv[1]))["drift_detected"]).lower())' \
-    "$MONITOR_DIR/report/monitor.json")
+  local code=0 drift=false
+  gitops-ml monitor --current "$CURRENT" --out "$MONITOR_DIR/report" \
+    --model "${MODEL:-models/model.skops}" --fail-on-drift || code=$?
+  case "$code" in
+    0) ;;
+    3) drift=true ;; # gitops-ml monitor --fail-on-drift: drift detected
+    *) exit "$code" ;;
+  esac
   output "drift=$drift"
   cat "$MONITOR_DIR/report/monitor.md" >>"${GITHUB_STEP_SUMMARY:-/dev/null}"
 }
@@ -112,7 +81,7 @@ issue() {
   body >"$file"
   gh label create "$LABEL" --color D93F0B --description "Data or prediction drift found by monitoring" --force
   number=$(gh issue list --label "$LABEL" --state open --limit 100 --json number |
-    python -c 'import json, sys; found = sorted(i["number"] for i in json.load(sys.stdin)); print(found[0] if found else "")')
+    jq -r 'map(.number) | min // empty')
   if [[ -n "$number" ]]; then
     gh issue edit "$number" --body-file "$file"
     gh issue comment "$number" --body "Drift detected again: ${RUN_URL:-(local run)}. The description now holds the latest report."

@@ -24,21 +24,6 @@ identity() {
     git config user.email "41898282+github-actions[bot]@users.noreply.github.com"
 }
 
-registry_kind() {
-  if [[ -n "${MLFLOW_TRACKING_URI:-}" ]]; then
-    echo "Registry: the tracking server from the MLFLOW_TRACKING_URI secret."
-    return
-  fi
-  # Else params.yaml's tracking.uri (never holds credentials), else the workspace's SQLite.
-  local uri
-  uri=$(python -c 'from gitops_ml.tracking import tracking_uri; print(tracking_uri())')
-  if [[ "$uri" == sqlite:* ]]; then
-    echo "Registry: no tracking server configured; using the workspace's SQLite store mlflow.db."
-  else
-    echo "Registry: $uri, from params.yaml's tracking.uri."
-  fi
-}
-
 reproduce() {
   if dvc_remote_configure; then
     echo "DVC remote configured: pulling outputs and run-cache, re-running only what changed."
@@ -57,7 +42,6 @@ reproduce() {
 
 promote() {
   identity
-  registry_kind
   rm -rf "$PROMOTION_DIR"
   gitops-ml promote --model "$MODEL" --out "$PROMOTION_DIR"
   local decision="$PROMOTION_DIR/decision.json"
@@ -82,7 +66,6 @@ release() {
 
 rollback() {
   identity
-  registry_kind
   : "${REASON:?REASON must say why the champion is rolled back}"
   local args=(--reason "$REASON")
   if [[ -n "${VERSION:-}" ]]; then

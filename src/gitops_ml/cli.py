@@ -111,9 +111,11 @@ def promote(
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Register this commit's model; make it champion if it beats the current one."""
+    from gitops_ml.infra.tracking import describe_uri
     from gitops_ml.release import promotion
 
     settings = _load(params)
+    typer.echo(f"registry: {describe_uri()}")
     paths = promotion.Paths(
         repo=Path.cwd(),
         model=model,
@@ -142,9 +144,11 @@ def rollback(
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Point `champion` back at the previous (or given) version."""
+    from gitops_ml.infra.tracking import describe_uri
     from gitops_ml.release import rollback as stage
 
     settings = _load(params)
+    typer.echo(f"registry: {describe_uri()}")
     done = stage.rollback(Path.cwd(), settings, to, reason)
     typer.echo(
         f"{settings.registry.model_name}: champion v{done.from_version} → v{done.to_version} "

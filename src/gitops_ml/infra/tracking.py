@@ -62,6 +62,19 @@ def tracking_uri() -> str:
     )
 
 
+def describe_uri() -> str:
+    """Which tracking server (and registry) the commands use, in words for a log.
+
+    A URI from the environment is not shown: a CI secret, it may name a private host.
+    """
+    if os.environ.get("MLFLOW_TRACKING_URI") and not os.environ.get(FROM_PARAMS_ENV):
+        return "the tracking server named by MLFLOW_TRACKING_URI"
+    configured = configured_uri(Path("params.yaml"))
+    if configured:
+        return f"{configured}, from params.yaml's tracking.uri"
+    return f"no tracking server configured: the SQLite store {project_root() / 'mlflow.db'}"
+
+
 def client(uri: str | None = None) -> Any:
     """An MLflow client of the tracking server `uri` (default: `tracking_uri()`) and its registry.
 

@@ -176,7 +176,7 @@ def _data_section(
     return section, dropped
 
 
-def _check_tracking(uri: str | None) -> None:
+def check_tracking(uri: str | None) -> None:
     """Refuse an http(s) tracking server that nothing answers at, before anything is written."""
     if uri is None:
         return
@@ -265,7 +265,7 @@ def collect_answers(
             current.tracking.uri or "none",
         )
     )
-    _check_tracking(uri)
+    check_tracking(uri)
     owners = _owners(root, options, ask)
     example = root / current.data.raw
     remove = False

@@ -1,0 +1,154 @@
+"""Batch scoring: chunked, identical to in-process predictions, errors naming the row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gitops_ml.core.errors import DataError, UserError
+from gitops_ml.infra.tables import read_chunks
+from gitops_ml.serving import batch as predict
+
+from ..conftest import BIN, ROOT, run
+from ..support.serving import ID, Trained
+
+
+def _input(trained: Trained, path: Path) -> pd.DataFrame:
+    frame = trained.test[[ID, *trained.schema.features]]
+    if path.suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+    return frame
+
+
+@pytest.mark.parametrize(("source", "dest"), [("in.csv", "out.parquet"), ("in.parquet", "out.csv")])
+def test_batch_scores_equal_in_process_predictions(
+    trained: Trained, tmp_path: Path, source: str, dest: str
+) -> None:
+    """Scored in small chunks, every row gets the pipeline's own probability, id kept, in order."""
+    frame = _input(trained, tmp_path / source)
+    done = predict.run(
+        str(trained.model_path),
+        tmp_path / source,
+        tmp_path / dest,
+        threshold=0.4,
+        schema_path=trained.schema_path,
+        chunk_rows=333,
+        progress=False,
+    )
+    out = (
+        pd.read_csv(tmp_path / dest) if dest.endswith(".csv") else pd.read_parquet(tmp_path / dest)
+    )
+    want = trained.pipeline.predict_proba(trained.test[trained.schema.features])[:, 1]
+    assert done.rows == len(frame) == len(out)
+    assert list(out.columns) == [ID, "probability", "label"]
+    assert out[ID].tolist() == frame[ID].tolist()
+    if dest.endswith(".csv"):
+        np.testing.assert_allclose(out["probability"], want, rtol=0, atol=1e-15)
+    else:
+        assert np.array_equal(out["probability"].to_numpy(), want)
+    labels = (trained.schema.positive_label, trained.schema.negative_label)
+    assert out["label"].tolist() == np.where(want >= 0.4, *labels).tolist()
+
+
+def test_a_bad_value_names_the_line_and_writes_nothing(trained: Trained, tmp_path: Path) -> None:
+    """A text value in a numeric column fails with its CSV line; no output file appears."""
+    frame = _input(trained, tmp_path / "in.csv").copy()
+    number = trained.schema.numeric[0]  # the example: tenure
+    row = min(700, len(frame) - 1)  # in a later chunk than the first
+    frame[number] = frame[number].astype(object)
+    frame.loc[frame.index[row], number] = "twelve"
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    with pytest.raises(DataError) as err:
+        predict.run(
+            str(trained.model_path),
+            tmp_path / "in.csv",
+            tmp_path / "out.csv",
+            threshold=0.5,
+            schema_path=trained.schema_path,
+            chunk_rows=min(250, row // 2),
+            progress=False,
+        )
+    where = f"column '{number}' at line {row + 2}"
+    assert f"{where}: expected finite numbers, got 'twelve'" in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_a_missing_column_is_named(trained: Trained, tmp_path: Path) -> None:
+    """An input without a feature column is refused, naming the column."""
+    category = trained.schema.categorical[0]
+    frame = _input(trained, tmp_path / "in.parquet").drop(columns=[category])
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+    with pytest.raises(DataError, match=rf"missing feature column\(s\) \['{category}'\]"):
+        predict.run(
+            str(trained.model_path),
+            tmp_path / "in.parquet",
+            tmp_path / "out.parquet",
+            threshold=0.5,
+            schema_path=trained.schema_path,
+            progress=False,
+        )
+
+
+def test_an_unknown_output_format_is_refused(trained: Trained, tmp_path: Path) -> None:
+    """The output must be CSV or Parquet."""
+    _input(trained, tmp_path / "in.csv")
+    with pytest.raises(
+        UserError, match=r"--output .*out.json: expected a path ending in .csv or .parquet"
+    ):
+        predict.run(
+            str(trained.model_path),
+            tmp_path / "in.csv",
+            tmp_path / "out.json",
+            threshold=0.5,
+            schema_path=trained.schema_path,
+            progress=False,
+        )
+
+
+def test_cli_scores_a_file(trained: Trained, tmp_path: Path, tool_env: dict[str, str]) -> None:
+    """`gitops-ml predict` scores a file and reports the rows; a bad file is one error line."""
+    _input(trained, tmp_path / "in.parquet")
+    cmd = [
+        str(BIN / "gitops-ml"),
+        "predict",
+        "--model",
+        str(trained.model_path),
+        "--schema",
+        str(trained.schema_path),
+        "--params",
+        str(ROOT / "params.yaml"),
+        "--input",
+        str(tmp_path / "in.parquet"),
+        "--output",
+        str(tmp_path / "out.parquet"),
+    ]
+    done = run(cmd, tmp_path, tool_env)
+    assert f"scored {len(trained.test)} rows with model md5:" in done.stdout
+    assert len(pd.read_parquet(tmp_path / "out.parquet")) == len(trained.test)
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    bad = run(
+        [*cmd[:-4], "--input", str(tmp_path / "bad.csv"), "--output", "x.csv"],
+        tmp_path,
+        tool_env,
+        check=False,
+    )
+    assert bad.returncode == 1
+    assert "missing feature column(s)" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_files_are_read_in_chunks_of_the_given_size(trained: Trained, tmp_path: Path) -> None:
+    """Both formats are read chunk by chunk, never more rows at once than asked for."""
+    for name in ("in.csv", "in.parquet"):
+        frame = _input(trained, tmp_path / name)
+        chunks = list(read_chunks(tmp_path / name, [ID, trained.schema.numeric[0]], 400))
+        assert [len(c.frame) for c in chunks[:-1]] == [400] * (len(chunks) - 1)
+        assert 0 < len(chunks[-1].frame) <= 400
+        joined = pd.concat([c.frame for c in chunks])
+        assert joined.index.tolist() == list(range(len(frame)))
+        assert joined[ID].tolist() == frame[ID].tolist()
