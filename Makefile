@@ -11,7 +11,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup run test lint typecheck bench lock mlflow-ui clean report report-example docs
+.PHONY: help setup run test test-fast lint typecheck bench lock mlflow-ui clean report report-example docs
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,12 +31,17 @@ setup: $(STAMP) ## Create .venv and install the locked dependencies and git hook
 run: $(STAMP) ## Reproduce the pipeline (prepare → train → evaluate) with DVC
 	$(BIN)/dvc repro
 
-test: $(STAMP) ## Run the test suite
+test: $(STAMP) ## Run the whole test suite (what CI runs)
 	$(BIN)/pytest
 
-lint: $(STAMP) ## Lint and format-check code, audit workflows
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+test-fast: $(STAMP) ## Run the quick tier: every test not marked slow (about a minute)
+	$(BIN)/pytest -m "not slow"
+
+lint: $(STAMP) ## Lint and format-check code, check import contracts and scripts, audit workflows
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/shellcheck -x .github/scripts/*.sh .ci/run
 	@if [ -d .github/workflows ]; then \
 	  $(BIN)/zizmor --offline .github/workflows && \
 	  $(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml; fi

@@ -4,7 +4,7 @@ Reads the raw CSV or Parquet file (Parquet text as `category`, as prepare reads 
 text and blanks, splits, fits the same model (same preprocessing, float32 one-hot, same
 estimator and seed), and computes the same metrics,
 bootstrap errors, curves, permutation importance and PNG plots as `dvc repro`, in one process,
-with the same row caps as gitops_ml.evaluate above 50,000 / 10,000 test rows, so both sides do
+with the same row caps as gitops-ml evaluate above 50,000 / 10,000 test rows, so both sides do
 the same work at every size. Usage: python bare_pipeline.py RAW OUT_DIR [TARGET POSITIVE_LABEL]
 """
 
@@ -30,7 +30,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-BOOTSTRAP_MAX_ROWS = 50_000  # as gitops_ml.evaluate
+BOOTSTRAP_MAX_ROWS = 50_000  # as gitops_ml.core.metrics
 IMPORTANCE_MAX_ROWS = 10_000
 
 

@@ -159,25 +159,28 @@ def build_model(work: Path) -> tuple[Any, Any, pd.DataFrame, Path]:
     from mlflow.models import infer_signature
     from threadpoolctl import threadpool_limits
 
-    from gitops_ml import data, train
-    from gitops_ml.params import load_params
-    from gitops_ml.tracking import SCHEMA_METADATA
+    from gitops_ml.core.dataset import prepare
+    from gitops_ml.core.params import load_params
+    from gitops_ml.infra.model_files import save_model, trusted_types
+    from gitops_ml.infra.tables import read_table
+    from gitops_ml.infra.tracking import SCHEMA_METADATA
+    from gitops_ml.pipeline.train import fit
 
     params = load_params(ROOT / "params.yaml")
-    train_frame, test_frame, schema = data.prepare(
-        data.read_table(ROOT / params.data.raw), params.data, params.seed
+    train_frame, test_frame, schema = prepare(
+        read_table(ROOT / params.data.raw), params.data, params.seed
     )
     with threadpool_limits(limits=1):
-        pipeline = train.fit(train_frame, schema, params.train, params.seed)
+        pipeline = fit(train_frame, schema, params.train, params.seed)
     skops_file = work / "model.skops"
-    train.save_model(pipeline, skops_file)
+    save_model(pipeline, skops_file)
     x = test_frame[schema.features]
     model_dir = work / "mlflow-model"
     mlflow.sklearn.save_model(
         pipeline,
         str(model_dir),
         serialization_format="skops",
-        skops_trusted_types=train.trusted_types(skops_file),
+        skops_trusted_types=trusted_types(skops_file),
         signature=infer_signature(x.head(5), pipeline.predict_proba(x.head(5))),
         metadata={SCHEMA_METADATA: json.loads(schema.to_json())},
         pyfunc_predict_fn="predict_proba",
@@ -295,7 +298,8 @@ def bench_servers(
 
 def bench_batch(work: Path, pipeline: Any, schema: Any, model_dir: Path, size: str) -> list[Result]:
     """Rows per second of `gitops-ml predict` vs reading the file and calling predict_proba."""
-    from gitops_ml import predict
+    from gitops_ml.infra import model_source
+    from gitops_ml.serving import batch
 
     raw = pd.read_csv(ROOT / "data" / "raw" / "telco_churn.csv")
     rows = BATCH_ROWS.get(size, 200_000)
@@ -311,14 +315,14 @@ def bench_batch(work: Path, pipeline: Any, schema: Any, model_dir: Path, size: s
         pipeline.predict_proba(x)
         return time.perf_counter() - start
 
-    from gitops_ml import loading
-
     # Both sides hold the model in memory: loading it is a once-per-run cost, not throughput.
-    model = loading.load(loading.resolve(str(model_dir)), schema_path=work / "unused.json")
+    model = model_source.load(
+        model_source.resolve(str(model_dir)), schema_path=work / "unused.json"
+    )
 
     def ours() -> float:
         start = time.perf_counter()
-        predict.score_file(
+        batch.score_file(
             model,
             source,
             work / "scores.parquet",

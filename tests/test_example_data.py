@@ -80,7 +80,8 @@ def test_the_template_leaves_out_nothing(tool_env: dict[str, str]) -> None:
     assert config.hook.deselected == []
     selected, left_out = collect_example_tests(ROOT, tool_env)
     assert left_out == 0
-    assert "tests/pipeline/test_model_behaviour.py::test_month_to_month_contract_scores_higher_risk" in selected
+    behaviour = "tests/pipeline/test_model_behaviour.py"
+    assert f"{behaviour}::test_month_to_month_contract_scores_higher_risk" in selected
     assert f"tests/test_example_data.py::{test_the_template_leaves_out_nothing.__name__}" in (
         selected
     )

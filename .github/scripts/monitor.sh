@@ -70,6 +70,7 @@ body() {
     cat "$md"
   fi
   printf '\n---\n'
+  # shellcheck disable=SC2016 # the backticks are markdown, not a command substitution
   printf 'Run: %s · the HTML report with charts is the artifact `monitor-report` of that run.\n' \
     "${RUN_URL:-(local run)}"
   printf 'Close this issue once the drift is handled; the next drifted run opens a new one.\n'

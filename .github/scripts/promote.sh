@@ -77,10 +77,12 @@ rollback() {
 summary() {
   local out="${GITHUB_STEP_SUMMARY:-/dev/stdout}"
   if [[ -s "$PROMOTION_DIR/decision.md" ]]; then
-    cat "$PROMOTION_DIR/decision.md" >>"$out"
-    printf '\n<details><summary>Model card</summary>\n\n' >>"$out"
-    cat "$PROMOTION_DIR/model_card.md" >>"$out"
-    printf '\n</details>\n\n' >>"$out"
+    {
+      cat "$PROMOTION_DIR/decision.md"
+      printf '\n<details><summary>Model card</summary>\n\n'
+      cat "$PROMOTION_DIR/model_card.md"
+      printf '\n</details>\n\n'
+    } >>"$out"
   fi
   gitops-ml registry >>"$out" || echo "(the registry could not be read: see the job log)" >>"$out"
 }

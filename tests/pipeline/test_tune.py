@@ -84,6 +84,7 @@ def _switched_on(text: str) -> str:
     return "\n".join(out) + "\n"
 
 
+@pytest.mark.slow
 def test_tune_runs_its_search_on_the_workers_of_a_dask_cluster(
     tmp_path: Path, tool_env: dict[str, str], params: Params
 ) -> None:

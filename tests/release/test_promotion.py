@@ -153,6 +153,7 @@ def _tags(origin: Path, env: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.mark.example_data  # the variants' AUC order holds on the example
+@pytest.mark.slow
 def test_promotion_lifecycle(
     make_repo: Callable[[], Path],
     env: dict[str, str],
@@ -313,6 +314,7 @@ def test_promotion_lifecycle(
     assert f"| rollback | v1 | v2 | {reason} |" in table
 
 
+@pytest.mark.slow
 def test_racing_promotions_leave_consistent_aliases(
     make_repo: Callable[[], Path], env: dict[str, str]
 ) -> None:
@@ -462,6 +464,7 @@ def test_pull_request_number_from_env_or_commit_message() -> None:
 WORKFLOWS = ROOT / ".github" / "workflows"
 
 
+@pytest.mark.slow
 def test_promote_workflow_without_a_tracking_server(
     repo_copy: Callable[[], Path], tmp_path: Path, tool_env: dict[str, str]
 ) -> None:

@@ -14,6 +14,9 @@ import yaml
 
 from ..conftest import ROOT, run
 
+# Real git histories and real `dvc repro` runs.
+pytestmark = pytest.mark.slow
+
 EXAMPLE = ROOT / "docs" / "example-report"
 
 

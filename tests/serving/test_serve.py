@@ -324,6 +324,7 @@ def _fuzz(op: Any, mode: Any, url: str, checks: list[Any], examples: int) -> int
     return sent
 
 
+@pytest.mark.slow
 def test_no_server_error_over_generated_requests(trained: Trained) -> None:
     """Schemathesis sends 500+ requests generated from the OpenAPI spec: none gets a 5xx."""
     import schemathesis
@@ -361,6 +362,7 @@ def test_no_server_error_over_generated_requests(trained: Trained) -> None:
     assert 'gitops_ml_requests_total{path="/predict",status="422"}' in metrics
 
 
+@pytest.mark.slow
 def test_cli_serves_the_champion_and_follows_the_alias(
     trained: Trained, mlflow_server: Any, tool_env: dict[str, str], tmp_path: Any
 ) -> None:

@@ -1,7 +1,8 @@
 """Where a model to score with comes from: a local `.skops` file or an MLflow model URI.
 
-The one place that tells the two apart (a URI has a scheme: models:/, runs:/, s3://, ...) and
-loads either; serving, batch scoring and monitoring all load their model here.
+The one place that tells the two apart (a path ending in .skops is a model file; anything else,
+a URI with a scheme such as models:/ or runs:/ or a local MLflow model directory, is MLflow's)
+and loads either; serving, batch scoring and monitoring all load their model here.
 
 A model comes with the feature schema it was trained on (the contract of the API and of batch
 scoring) and its lineage (version, git commit, data hashes, metrics), which `/metadata` reports.
@@ -68,8 +69,8 @@ class LoadedModel:
 
 
 def is_local_file(source: str) -> bool:
-    """True for a model file path, False for an MLflow model URI."""
-    return _URI.match(source) is None
+    """True for a model file written by `train` (a .skops path), False for an MLflow model."""
+    return _URI.match(source) is None and source.endswith(".skops")
 
 
 def alias_of(uri: str) -> tuple[str, str] | None:
@@ -100,11 +101,6 @@ def resolve(uri: str) -> ModelRef:
 
 def _model_file(text: str) -> Path:
     path = Path(text)
-    if path.suffix != ".skops":
-        raise ModelError(
-            f"{path}: expected a .skops file written by `gitops-ml train` or an MLflow model URI "
-            "(models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/model)"
-        )
     if not path.is_file():
         raise ModelError(f"{path}: model file not found")
     return path
