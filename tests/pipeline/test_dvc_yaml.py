@@ -134,10 +134,11 @@ def test_every_stage_depends_on_exactly_the_code_it_runs() -> None:
     """A stage's deps name its own module and every module of the package it imports, so a
     change to shared code (the metrics core, say) re-runs the stages that run it, and no other."""
     stages = _stages_with_code()
-    assert set(stages) == {"prepare", "train", "evaluate", "tune"}
+    assert {"prepare", "train", "evaluate", "tune"} <= set(stages)
     for name, deps in stages.items():
+        # A stage's code is the pipeline module of its name.
+        assert (PACKAGE / "pipeline" / f"{name}.py").is_file(), f"stage {name}: no module"
         runs = _code_of(f"gitops_ml.pipeline.{name}")
-        assert f"src/gitops_ml/pipeline/{name}.py" in runs
         assert deps == runs, f"stage {name}: add {sorted(runs - deps)}, drop {sorted(deps - runs)}"
 
 
