@@ -6,6 +6,8 @@ The evaluate stage writes these as eval/plots/*.json; the review and the figures
 from __future__ import annotations
 
 import numpy as np
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import precision_recall_curve, roc_curve
 
 from gitops_ml.core.metrics import rounded
 
@@ -21,8 +23,6 @@ def _thin(n: int) -> np.ndarray:
 
 def roc_points(y: np.ndarray, proba: np.ndarray) -> Points:
     """ROC curve, thinned to at most CURVE_POINTS points."""
-    from sklearn.metrics import roc_curve
-
     fpr, tpr, thr = roc_curve(y, proba, drop_intermediate=True)
     return [
         {"fpr": rounded(fpr[i]), "tpr": rounded(tpr[i]), "threshold": rounded(min(thr[i], 1.0))}
@@ -32,8 +32,6 @@ def roc_points(y: np.ndarray, proba: np.ndarray) -> Points:
 
 def pr_points(y: np.ndarray, proba: np.ndarray) -> Points:
     """Precision-recall curve, thinned to at most CURVE_POINTS points."""
-    from sklearn.metrics import precision_recall_curve
-
     precision, recall, _ = precision_recall_curve(y, proba, drop_intermediate=True)
     return [
         {"recall": rounded(recall[i]), "precision": rounded(precision[i])}
@@ -43,8 +41,6 @@ def pr_points(y: np.ndarray, proba: np.ndarray) -> Points:
 
 def calibration_points(y: np.ndarray, proba: np.ndarray, bins: int = 10) -> Points:
     """Observed positive rate against mean predicted probability, in quantile bins."""
-    from sklearn.calibration import calibration_curve
-
     observed, predicted = calibration_curve(y, proba, n_bins=bins, strategy="quantile")
     return [
         {"predicted": rounded(p), "observed": rounded(o)}

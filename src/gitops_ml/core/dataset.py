@@ -10,6 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+from sklearn.model_selection import train_test_split
 
 from gitops_ml.core.errors import DataError
 from gitops_ml.core.params import DataParams
@@ -109,9 +112,6 @@ def validate(table: Table, schema: FeatureSchema, max_missing: float) -> pd.Data
 
     Numeric columns become float64, categorical columns `category`, the target 0/1 (int8).
     """
-    import pandera.pandas as pa
-    from pandera.errors import SchemaErrors
-
     frame = table.frame
     labels = [schema.positive_label, schema.negative_label]
     target_text = frame[schema.target].astype("string")
@@ -187,8 +187,6 @@ def split(
     frame: pd.DataFrame, target: str, test_size: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Stratified, seeded train/test split; the same inputs always give the same rows."""
-    from sklearn.model_selection import train_test_split
-
     counts = frame[target].value_counts()
     if counts.min() < 2:
         raise DataError(

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import sklearn
+from sklearn import metrics as m
 
 from gitops_ml.core.metric_rules import METRICS, higher_is_better, improvement
 
@@ -33,7 +35,6 @@ def rounded(value: float) -> float:
 
 
 def _metric_functions() -> dict[str, Metric]:
-    from sklearn import metrics as m  # heavy: imported by the commands that score only
 
     return {
         "roc_auc": m.roc_auc_score,
@@ -71,8 +72,6 @@ def _bootstrap(
     Returns one table per model (a row per resample) and the factor that rescales standard
     errors measured on a subsample to the full test set (1.0 when there was none).
     """
-    import sklearn
-
     n = len(y)
     factor = 1.0
     if n > BOOTSTRAP_MAX_ROWS:

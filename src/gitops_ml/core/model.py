@@ -6,10 +6,16 @@ tuning searches it, and every step that scores asks it for probabilities the sam
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from gitops_ml.core.params import (
     HistGradientBoostingParams,
@@ -18,9 +24,6 @@ from gitops_ml.core.params import (
     TrainParams,
 )
 from gitops_ml.core.schema import FeatureSchema
-
-if TYPE_CHECKING:
-    from sklearn.pipeline import Pipeline
 
 # Rows scored per predict_proba call: bounds the preprocessed copy of a large frame in memory.
 PREDICT_CHUNK_ROWS = 250_000
@@ -33,18 +36,12 @@ def build_estimator(params: TrainParams, seed: int) -> Any:
     model = params.model
     hyper = model.model_dump(exclude={"type"})
     if isinstance(model, LogisticRegressionParams):
-        from sklearn.linear_model import LogisticRegression
-
         return LogisticRegression(**hyper, class_weight=params.class_weight, random_state=seed)
     if isinstance(model, RandomForestParams):
-        from sklearn.ensemble import RandomForestClassifier
-
         return RandomForestClassifier(
             **hyper, class_weight=params.class_weight, random_state=seed, n_jobs=1
         )
     if isinstance(model, HistGradientBoostingParams):
-        from sklearn.ensemble import HistGradientBoostingClassifier
-
         return HistGradientBoostingClassifier(
             **hyper, class_weight=params.class_weight, random_state=seed
         )
@@ -53,11 +50,6 @@ def build_estimator(params: TrainParams, seed: int) -> Any:
 
 def build_pipeline(schema: FeatureSchema, params: TrainParams, seed: int) -> Pipeline:
     """Preprocessing (impute, scale, one-hot tolerant of unseen categories) plus the estimator."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline, make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
     numeric = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
     categorical = make_pipeline(
         SimpleImputer(strategy="constant", fill_value="(missing)"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -14,6 +15,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from gitops_ml.core.errors import ParamsError
 from gitops_ml.core.formats import EXPECTED, table_kind
@@ -145,8 +147,6 @@ class MlflowParams(_Section):
 
 def credentials_in_uri(uri: str) -> str | None:
     """What in `uri` looks like a credential (a password or token), or None when nothing does."""
-    from urllib.parse import parse_qsl, urlsplit
-
     parts = urlsplit(uri)
     if parts.password:
         return "a password in the address"
@@ -178,8 +178,6 @@ class TrackingParams(_Section):
             raise ValueError("expected a URI such as http://host:5000 or sqlite:///mlflow.db")
         found = credentials_in_uri(uri)
         if found:
-            from pydantic_core import PydanticCustomError
-
             # Its own error type, so that the message never repeats the value (a secret).
             raise PydanticCustomError(
                 SECRET_ERROR,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
 from gitops_ml.core.errors import ParamsError
 
 
@@ -13,9 +16,6 @@ def parse_yaml(text: str, where: str) -> Any:
     YAML 1.2: `dvc exp run -S` rewrites params.yaml without quotes, and a YAML 1.1 reader would
     then turn a label such as `Yes` into a boolean.
     """
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
     try:
         return YAML(typ="safe").load(text)
     except YAMLError as exc:

@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from matplotlib.figure import Figure
+
 from gitops_ml.infra.files import write_atomic
 
 if TYPE_CHECKING:
@@ -17,7 +19,6 @@ Series = Mapping[str, Points]
 
 
 def _figure() -> tuple[Figure, Axes]:
-    from matplotlib.figure import Figure
 
     fig = Figure(figsize=(5, 4), dpi=100, layout="tight")
     return fig, fig.add_subplot()

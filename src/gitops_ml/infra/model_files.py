@@ -16,6 +16,8 @@ from typing import Any
 from gitops_ml.core.errors import ModelError
 from gitops_ml.infra.files import write_bytes
 
+# skops is imported inside the functions that use it: it enumerates every estimator on import
+# (over a second), and this module is loaded by every command through `tracking`.
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
 # Types a model file of this pipeline may hold. skops refuses any other type unless trusted,
 # which keeps a tampered file from running code or reading out of bounds when loaded.
@@ -24,7 +26,7 @@ _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.")
 
 def save_model(model: Any, path: Path) -> None:
     """Save with skops (no pickle: loading it cannot run arbitrary code), byte-reproducibly."""
-    import skops.io  # heavy (it enumerates every estimator): only where models are saved
+    import skops.io
 
     write_bytes(path, canonical_skops(skops.io.dumps(model)))
 

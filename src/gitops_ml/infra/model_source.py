@@ -27,6 +27,9 @@ from gitops_ml.infra.files import md5
 from gitops_ml.infra.model_files import load_model
 from gitops_ml.infra.tracking import SCHEMA_METADATA, client, tracking_uri
 
+# MLflow (over a second to import) is imported inside the functions that load from it: serving
+# or scoring a model file needs none of it.
+
 # A scheme of two letters or more (models:/, runs:/, s3://, file:///): a drive letter is a path.
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 _ALIAS = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/@]+)$")

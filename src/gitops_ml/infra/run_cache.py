@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dvc.repo import Repo
+
 from gitops_ml.core.errors import UserError
 
 
@@ -48,8 +50,6 @@ def _uncached_objects(repo: Any) -> set[Any]:
 
 def push(root: Path, remote: str | None = None) -> Pushed:
     """`dvc push --run-cache`, plus the `cache: false` outputs that the run-cache needs."""
-    from dvc.repo import Repo
-
     where = remote or "the default remote"
     try:
         with Repo(str(root)) as repo:

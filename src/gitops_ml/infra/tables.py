@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from gitops_ml.core.errors import DataError
 from gitops_ml.core.formats import EXPECTED, TableKind, table_kind
@@ -58,8 +60,6 @@ def read_table(path: Path, *, text_as_category: bool = False) -> Table:
 
 
 def _text_columns(path: Path) -> list[str]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
     schema = pq.read_schema(path)
     return [
@@ -98,7 +98,6 @@ def read_columns(path: Path) -> list[str]:
     """Column names of a CSV or Parquet file, read without loading its rows."""
     if _kind(path) == "csv":
         return list(pd.read_csv(path, nrows=0, skipinitialspace=True).columns)
-    import pyarrow.parquet as pq
 
     return list(pq.ParquetFile(path).schema_arrow.names)
 
@@ -116,7 +115,6 @@ def read_chunks(path: Path, columns: list[str], chunk_rows: int) -> Iterator[Chu
                 offset += len(frame)
                 yield Chunk(frame, fh.tell())
         return
-    import pyarrow.parquet as pq
 
     for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=columns):
         frame = batch.to_pandas()
@@ -129,7 +127,6 @@ def size_for_progress(path: Path) -> int:
     """What `Chunk.progress` counts up to: the file's bytes (CSV) or rows (Parquet)."""
     if _kind(path) == "csv":
         return path.stat().st_size
-    import pyarrow.parquet as pq
 
     try:
         return int(pq.ParquetFile(path).metadata.num_rows)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import chi2_contingency, false_discovery_control, ks_2samp
 
 # Floor of a bin's share in PSI: an empty bin would make the log ratio infinite.
 EPSILON = 1e-4
@@ -56,8 +57,6 @@ def bin_counts(values: np.ndarray, cuts: np.ndarray) -> np.ndarray:
 
 def compare_numeric(reference: pd.Series, current: pd.Series, bins: int) -> Comparison:
     """PSI over reference-quantile bins and the two-sample Kolmogorov-Smirnov test."""
-    from scipy.stats import ks_2samp
-
     ref = reference.dropna().to_numpy(dtype="float64")
     cur = current.dropna().to_numpy(dtype="float64")
     cuts = quantile_cuts(ref, bins)
@@ -113,8 +112,6 @@ def category_counts(reference: pd.Series, current: pd.Series) -> tuple[list[str]
 
 def compare_categorical(reference: pd.Series, current: pd.Series) -> Comparison:
     """PSI over category frequencies and the chi-squared test of homogeneity."""
-    from scipy.stats import chi2_contingency
-
     labels, table = category_counts(reference, current)
     if table.shape[1] < 2 or table[1].sum() == 0:
         statistic, p_value = 0.0, 1.0
@@ -132,8 +129,6 @@ def compare_categorical(reference: pd.Series, current: pd.Series) -> Comparison:
 
 def adjust(p_values: list[float]) -> list[float]:
     """Benjamini-Hochberg adjusted p-values (compare each with the significance level)."""
-    from scipy.stats import false_discovery_control
-
     if not p_values:
         return []
     return [float(p) for p in false_discovery_control(np.asarray(p_values), method="bh")]

@@ -7,6 +7,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import fsspec  # type: ignore[import-untyped]  # a dependency of DVC; used here only
+
 from gitops_ml.core.errors import DataError
 from gitops_ml.core.formats import require_table
 from gitops_ml.infra.files import write_atomic
@@ -28,7 +30,6 @@ def fetch(source: str, dest_dir: Path) -> Path:
         if not path.is_file():
             raise DataError(f"{path}: file not found")
         return path
-    import fsspec  # type: ignore[import-untyped]  # a dependency of DVC; used here only
 
     dest = dest_dir / f"current.{kind}"
 

@@ -23,6 +23,8 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from gitops_ml.core.errors import DriftSpecError, UserError
 from gitops_ml.core.formats import require_table
@@ -236,8 +238,6 @@ def simulate(
 
 
 def _write_parquet(chunks: Iterator[pd.DataFrame], path: Path) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
     writer: pq.ParquetWriter | None = None
     schema: pa.Schema | None = None

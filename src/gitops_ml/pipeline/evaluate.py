@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from sklearn.inspection import permutation_importance
+from threadpoolctl import threadpool_limits
 
 from gitops_ml.core.curves import calibration_points, pr_points, roc_points
 from gitops_ml.core.metrics import rounded, scores, subsample
@@ -83,9 +85,6 @@ def importance(
 
     Measured on a seeded subsample of IMPORTANCE_MAX_ROWS rows when the test set is larger.
     """
-    from sklearn.inspection import permutation_importance
-    from threadpoolctl import threadpool_limits
-
     if len(x) > IMPORTANCE_MAX_ROWS:
         keep = subsample(len(x), IMPORTANCE_MAX_ROWS, seed)
         x, y = x.iloc[keep], y[keep]

@@ -14,12 +14,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import yaml
+from distributed import Client, LocalCluster
+from joblib import parallel_backend  # type: ignore[import-untyped]
 from pydantic import ValidationError
+
+# The halving search is experimental in scikit-learn: importing this enables it.
+from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+from sklearn.model_selection import (
+    GridSearchCV,
+    HalvingRandomSearchCV,
+    RandomizedSearchCV,
+    StratifiedKFold,
+)
 
 from gitops_ml.core.errors import ParamsError, UserError
 from gitops_ml.core.model import ESTIMATOR_STEP, build_pipeline, features
@@ -27,9 +38,6 @@ from gitops_ml.core.params import Params, TrainParams, TuneParams
 from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.core.yaml12 import parse_yaml
 from gitops_ml.infra.files import write_json, write_text
-
-if TYPE_CHECKING:
-    from distributed import Client
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 _STEP = f"{ESTIMATOR_STEP}__"  # how scikit-learn prefixes the estimator's hyperparameters
@@ -60,8 +68,6 @@ class Search:
 
 def make_search(pipeline: Any, tune: TuneParams, seed: int) -> Any:
     """The configured scikit-learn search over the pipeline's estimator, seeded."""
-    from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, StratifiedKFold
-
     space = {f"{_STEP}{name}": list(values) for name, values in tune.space.items()}
     folds = StratifiedKFold(n_splits=tune.cv, shuffle=True, random_state=seed)
     # n_jobs=-1 hands every fit to joblib, whose active backend (Dask here) decides where it runs.
@@ -70,9 +76,6 @@ def make_search(pipeline: Any, tune: TuneParams, seed: int) -> Any:
         return GridSearchCV(pipeline, space, **common)
     if tune.search == "random":
         return RandomizedSearchCV(pipeline, space, n_iter=tune.n_iter, random_state=seed, **common)
-    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
-    from sklearn.model_selection import HalvingRandomSearchCV
-
     return HalvingRandomSearchCV(
         pipeline, space, n_candidates=tune.n_iter, random_state=seed, **common
     )
@@ -89,8 +92,6 @@ def sample_rows(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
 @contextmanager
 def dask_client(workers: int | None) -> Iterator[Client]:
     """A client of DASK_SCHEDULER_ADDRESS's cluster, or of a local cluster of processes."""
-    from distributed import Client, LocalCluster
-
     address = os.environ.get(SCHEDULER_ENV)
     if address:
         try:
@@ -119,8 +120,6 @@ def dask_client(workers: int | None) -> Iterator[Client]:
 
 def search(train: pd.DataFrame, schema: FeatureSchema, params: Params, client: Client) -> Search:
     """Run the configured search on the client's cluster; the best candidate's hyperparameters."""
-    from joblib import parallel_backend  # type: ignore[import-untyped]
-
     tune = _tune(params)
     rows = sample_rows(train, tune.max_rows, params.seed)
     searcher = make_search(build_pipeline(schema, params.train, params.seed), tune, params.seed)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import gto.api
+from gto.registry import GitRegistry
+
 from gitops_ml.core.errors import GitError
 from gitops_ml.infra import git
 
@@ -36,8 +39,6 @@ def _push(repo: Path, tag: str) -> None:
 
 def gto_version(repo: Path, name: str, commit: str) -> str | None:
     """The GTO version (vX.Y.Z) registered at a commit, if any."""
-    from gto.registry import GitRegistry
-
     with GitRegistry.from_url(str(repo)) as reg:
         found = reg.find_artifact(name, create_new=True).find_version(commit_hexsha=commit)
     return None if found is None else str(found.version)
@@ -45,9 +46,6 @@ def gto_version(repo: Path, name: str, commit: str) -> str | None:
 
 def gto_register(repo: Path, name: str, commit: str, message: str) -> str:
     """Tag `<name>@vX.Y.Z` on a commit (once per commit) and push it; return the version."""
-    import gto.api
-    from gto.registry import GitRegistry
-
     existing = gto_version(repo, name, commit)
     if existing is not None:
         return existing
@@ -67,8 +65,6 @@ def gto_register(repo: Path, name: str, commit: str, message: str) -> str:
 
 def gto_assign(repo: Path, name: str, version: str, message: str) -> str:
     """Tag `<name>#prod#N` assigning a registered version to production; push it."""
-    import gto.api
-
     event = gto.api.assign(str(repo), name, STAGE, version=version, message=message, force=True)
     _push(repo, event.tag)
     return str(event.tag)

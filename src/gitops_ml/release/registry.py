@@ -25,6 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import mlflow
+from mlflow.exceptions import MlflowException
+
 from gitops_ml.core.errors import ConcurrentChangeError, ModelError, RegistryError
 from gitops_ml.infra import lineage
 from gitops_ml.infra.tracking import client, use_server
@@ -63,8 +66,6 @@ def _version(mv: Any) -> Version:
 @contextmanager
 def errors_named(uri: str) -> Iterator[None]:
     """Turn MLflow's errors (server down, refused request) into one message naming the URI."""
-    from mlflow.exceptions import MlflowException
-
     try:
         yield
     except MlflowException as exc:
@@ -92,7 +93,6 @@ class ModelRegistry:
         self.client = client(tracking_uri)
 
     def _exists(self) -> bool:
-        from mlflow.exceptions import MlflowException
 
         try:
             self.client.get_registered_model(self.name)
@@ -105,8 +105,6 @@ class ModelRegistry:
     @contextmanager
     def lock(self, timeout: float = 300.0, poll: float = 0.25) -> Iterator[None]:
         """Hold the model's promotion lock; wait up to `timeout` seconds for it."""
-        from mlflow.exceptions import MlflowException
-
         name = f"{self.name}.lock"
         deadline = time.monotonic() + timeout
         while True:
@@ -134,7 +132,6 @@ class ModelRegistry:
             self.client.delete_registered_model(name)
 
     def _lock_holder(self, name: str) -> str:
-        from mlflow.exceptions import MlflowException
 
         try:
             return str(self.client.get_registered_model(name).tags.get("holder", "unknown"))
@@ -150,8 +147,6 @@ class ModelRegistry:
 
     def get(self, version: str) -> Version:
         """One version; a clear error naming the known versions when it does not exist."""
-        from mlflow.exceptions import MlflowException
-
         try:
             return _version(self.client.get_model_version(self.name, version))
         except MlflowException as exc:
@@ -248,8 +243,6 @@ class ModelRegistry:
 
     def download_model(self, version: str, dest: Path) -> Path:
         """Download a version's model and return the path of its skops file."""
-        import mlflow
-
         with redirect_stderr(io.StringIO()):  # a progress bar per file
             local = mlflow.artifacts.download_artifacts(
                 artifact_uri=f"models:/{self.name}/{version}",

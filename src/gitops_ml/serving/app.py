@@ -21,8 +21,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
+import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from gitops_ml.core.params import ServeParams
@@ -299,7 +301,6 @@ def _add_status(app: FastAPI, service: ModelService, metrics: Metrics, threshold
         responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
     )
     async def prometheus() -> Response:
-        from prometheus_client import CONTENT_TYPE_LATEST
 
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
@@ -379,8 +380,6 @@ def run(
     metrics_path: Path | None,
 ) -> None:
     """Serve the model at `uri` with uvicorn until interrupted."""
-    import uvicorn
-
     ref = model_source.resolve(uri)
     first = model_source.load(ref, schema_path=schema_path, metrics_path=metrics_path)
     source = Source(

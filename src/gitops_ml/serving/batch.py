@@ -15,6 +15,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
 from gitops_ml.core.errors import DataError
 from gitops_ml.core.formats import TableKind, require_table
@@ -95,8 +99,6 @@ class _Writer:
             else:
                 frame.to_csv(self._csv, index=False, header=False)
             return
-        import pyarrow as pa
-        import pyarrow.parquet as pq
 
         if self._parquet is None:
             table = pa.Table.from_pandas(frame, preserve_index=False)
@@ -164,9 +166,6 @@ def run(
     progress: bool = True,
 ) -> Scored:
     """Load the model at `uri` and score `source` into `dest` (written atomically)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
-
     require_table(source, "--input")
     kind = require_table(dest, "--output")
     if not source.is_file():

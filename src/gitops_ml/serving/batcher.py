@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import sklearn
+from threadpoolctl import threadpool_limits
 
 from gitops_ml.core.model import positive_proba
 from gitops_ml.infra.model_source import LoadedModel, ModelRef
@@ -117,8 +119,6 @@ class Batcher:
 
 
 def _single_threaded() -> None:
-    import sklearn
-    from threadpoolctl import threadpool_limits
 
     # Model calls run one at a time and single-threaded: OpenMP fan-out on a few rows costs
     # more than it saves, above all on shared CPUs.

@@ -6,6 +6,8 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
 SCORE_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -20,7 +22,6 @@ class Metrics:
     """Prometheus metrics of one app, in a registry of its own (no process-wide state)."""
 
     def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -72,8 +73,6 @@ class Metrics:
 
     def render(self) -> bytes:
         """The exposition text."""
-        from prometheus_client import generate_latest
-
         return bytes(generate_latest(self.registry))
 
 

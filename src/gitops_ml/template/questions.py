@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
+from rich.prompt import Confirm, Prompt
+from rich.table import Table as RichTable
+
 from gitops_ml.core.errors import UserError
 from gitops_ml.core.formats import require_table
 from gitops_ml.core.params import DataParams, Params
@@ -44,14 +47,10 @@ class RichAsker:
 
     def text(self, question: str, default: str) -> str:
         """An answer, or `default` on Enter."""
-        from rich.prompt import Prompt
-
         return Prompt.ask(question, default=default, console=self.console).strip()
 
     def confirm(self, question: str, default: bool) -> bool:
         """Yes or no."""
-        from rich.prompt import Confirm
-
         return Confirm.ask(question, default=default, console=self.console)
 
 
@@ -291,8 +290,6 @@ def collect_answers(
 
 def show_summary(console: Console, summary: DataSummary) -> None:
     """The inferred feature kinds and the class balance."""
-    from rich.table import Table as RichTable
-
     schema = summary.schema
     console.print(f"[bold]{summary.path}[/bold]: {summary.rows} rows, validated as prepare will")
     kinds = RichTable("kind", "columns", title="Features (inferred)", title_justify="left")

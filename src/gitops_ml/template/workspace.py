@@ -10,6 +10,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from dvc.config import Config
+
 from gitops_ml.core.errors import UserError
 from gitops_ml.infra import git
 from gitops_ml.infra.tracking import FROM_PARAMS_ENV
@@ -68,8 +70,6 @@ def uncommitted(root: Path, allowed: str | None) -> list[str]:
 
 def current_remote(root: Path) -> RemoteState | None:
     """The default remote of the project's .dvc/config (not config.local)."""
-    from dvc.config import Config  # heavy: read once per init
-
     conf = Config(dvc_dir=str(root / ".dvc"), validate=False).load_one("repo")
     name = conf.get("core", {}).get("remote")
     entry = conf.get("remote", {}).get(name) if name else None

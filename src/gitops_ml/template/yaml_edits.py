@@ -9,6 +9,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
 from gitops_ml.core.metric_rules import higher_is_better
 from gitops_ml.core.params import Params, parse_params
 
@@ -17,7 +21,6 @@ FLOOR_TOLERANCE = 0.02
 
 
 def _yaml() -> Any:
-    from ruamel.yaml import YAML
 
     rt = YAML()
     rt.preserve_quotes = True
@@ -48,9 +51,6 @@ def _scalar(value: object) -> object:
     params.yaml is read as YAML 1.2, as DVC reads it; quoting what 1.1 would change keeps the
     file the same to any other tool that reads it.
     """
-    import yaml
-    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
-
     if not isinstance(value, str):
         return value
     try:
