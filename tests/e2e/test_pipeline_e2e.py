@@ -8,8 +8,6 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 import yaml
 
@@ -17,7 +15,7 @@ from gitops_ml.core.params import load_params
 from gitops_ml.infra.files import md5
 from gitops_ml.infra.tables import read_table
 
-from ..conftest import ROOT, copy_project, run
+from ..conftest import ROOT, run
 
 pytestmark = pytest.mark.slow
 
@@ -108,58 +106,3 @@ def test_forced_repro_is_byte_identical(
     assert _ran(done.stdout) == {"prepare", "train", "evaluate"}
     for rel in ("eval/metrics.json", "eval/plots/roc.json", "eval/plots/importance.json"):
         assert (repo / rel).read_bytes() == (reproduced / rel).read_bytes(), rel
-
-
-def _other_dataset(n: int, seed: int) -> pd.DataFrame:
-    """A dataset unlike the default: other names, an id, a string target with other labels."""
-    rng = np.random.default_rng(seed)
-    usage = rng.gamma(2.0, 30.0, n)
-    region = rng.choice(["north", "south", "east", "west"], n, p=[0.4, 0.3, 0.2, 0.1])
-    age = rng.integers(18, 90, n).astype(float)
-    age[rng.random(n) < 0.05] = np.nan
-    logit = -1.5 + 0.03 * (usage - 60) + np.where(region == "west", 1.2, 0.0) - 0.01 * (age - 50)
-    outcome = np.where(
-        rng.random(n) < 1 / (1 + np.exp(-np.nan_to_num(logit))), "defaulted", "repaid"
-    )
-    return pd.DataFrame(
-        {
-            "account": [f"A{i:05d}" for i in range(n)],
-            "monthly_usage": usage.round(2),
-            "region": region,
-            "age": age,
-            "status": outcome,
-        }
-    )
-
-
-def test_another_dataset_runs_by_changing_params_only(
-    tmp_path: Path, tool_env: dict[str, str]
-) -> None:
-    """A Parquet file with other columns and labels runs end to end after editing params.yaml."""
-    repo = copy_project(tmp_path / "other", tool_env)
-    _other_dataset(2000, seed=1).to_parquet(repo / "data/raw/loans.parquet", index=False)
-    _set_param(
-        repo,
-        "data",
-        {
-            "raw": "data/raw/loans.parquet",
-            "target": "status",
-            "positive_label": "defaulted",
-            "id_column": "account",
-            "test_size": 0.25,
-            "max_missing": 0.5,
-        },
-    )
-    done = run(["dvc", "repro"], repo, tool_env)
-    assert _ran(done.stdout) == {"prepare", "train", "evaluate"}
-    schema = json.loads((repo / "data/prepared/schema.json").read_text())
-    assert (schema["numeric"], schema["categorical"]) == (["monthly_usage", "age"], ["region"])
-    assert (schema["positive_label"], schema["negative_label"]) == ("defaulted", "repaid")
-    test = pd.read_parquet(repo / "data/prepared/test.parquet")
-    assert len(test) == 500
-    assert test["account"].str.startswith("A").all()
-    metrics = json.loads((repo / "eval/metrics.json").read_text())
-    assert metrics["n_test"] == 500
-    assert metrics["roc_auc"] > 0.7
-    confusion = json.loads((repo / "eval/plots/confusion.json").read_text())
-    assert {row["actual"] for row in confusion} == {"defaulted", "repaid"}

@@ -189,25 +189,6 @@ def test_pr_that_cripples_the_model_fails_with_the_gate_reason(team: Team, tmp_p
     assert done.summary == comment["body"]
 
 
-def test_first_pr_without_a_baseline_passes(team: Team, tmp_path: Path) -> None:
-    """When main has never been reproduced, the first run's report says "no baseline yet"."""
-    repo = team.clone("first-run")
-    run(["git", "checkout", "-q", "main"], repo, team.env)
-    run(["git", "rm", "-q", "-r", "--cached", "eval", "dvc.lock"], repo, team.env)
-    run(["git", "commit", "-q", "-m", "The template before its first run"], repo, team.env)
-    run(["git", "checkout", "-q", "-B", "first-run"], repo, team.env)
-    commit(repo, team.env, "First pipeline run", "eval", "dvc.lock")
-    hub = FakeGitHub.create(tmp_path / "github", repo, team.env)
-    event = hub.open_pull_request(13, repo, "first-run")
-
-    done = review(repo, hub, event, team, tmp_path / "act")
-
-    assert done.job_results == {"review": "success"}, done.explain()
-    [comment] = hub.comments(13)
-    assert comment["body"].startswith("✅ **Passed**: no baseline yet")
-    assert "**No baseline yet**" in comment["body"]
-
-
 def test_fork_pr_gets_summary_and_artifact_but_no_comment(
     team: Team, improved: Path, tmp_path: Path
 ) -> None:
