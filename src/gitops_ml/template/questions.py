@@ -195,7 +195,7 @@ def check_tracking(uri: str | None) -> None:
 
 def _dataset(
     root: Path, cwd: Path, options: Options, current: Params, ask: Ask
-) -> tuple[Path, Table, dict[str, Any], list[str], DataSummary]:
+) -> tuple[Path, dict[str, Any], list[str], DataSummary]:
     """The dataset, target, positive label and id column, checked as prepare will check them."""
     given = ask.text(options.data, "Dataset (CSV or Parquet)", current.data.raw)
     source = _resolve(given or current.data.raw, cwd)
@@ -215,7 +215,7 @@ def _dataset(
     placement = settings.place_data(source, root, source.stat().st_size, options.track, False)
     section, dropped = _data_section(current, placement.raw, target, positive, id_column, columns)
     summary = dataset_checks.summarize(table, DataParams.model_validate(section), current.seed)
-    return source, table, section, dropped, summary
+    return source, section, dropped, summary
 
 
 def _remote(root: Path, cwd: Path, options: Options, ask: Ask) -> Remote | None:
@@ -243,7 +243,7 @@ def collect_answers(
     root: Path, cwd: Path, options: Options, current: Params, ask: Ask, console: Console
 ) -> Answers:
     """Collect and check every answer; reads the data but writes nothing."""
-    source, _, section, dropped, summary = _dataset(root, cwd, options, current, ask)
+    source, section, dropped, summary = _dataset(root, cwd, options, current, ask)
     show_summary(console, summary)
     name = ask.text(options.name, "Project name (the MLflow experiment)", current.mlflow.experiment)
     new_data = (section["raw"], section["target"], section["positive_label"]) != (
