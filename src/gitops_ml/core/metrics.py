@@ -35,7 +35,6 @@ def rounded(value: float) -> float:
 
 
 def _metric_functions() -> dict[str, Metric]:
-
     return {
         "roc_auc": m.roc_auc_score,
         "average_precision": m.average_precision_score,

@@ -19,7 +19,6 @@ Series = Mapping[str, Points]
 
 
 def _figure() -> tuple[Figure, Axes]:
-
     fig = Figure(figsize=(5, 4), dpi=100, layout="tight")
     return fig, fig.add_subplot()
 

@@ -60,7 +60,6 @@ def read_table(path: Path, *, text_as_category: bool = False) -> Table:
 
 
 def _text_columns(path: Path) -> list[str]:
-
     schema = pq.read_schema(path)
     return [
         f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)

@@ -238,7 +238,6 @@ def simulate(
 
 
 def _write_parquet(chunks: Iterator[pd.DataFrame], path: Path) -> None:
-
     writer: pq.ParquetWriter | None = None
     schema: pa.Schema | None = None
     try:

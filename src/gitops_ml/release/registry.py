@@ -93,7 +93,6 @@ class ModelRegistry:
         self.client = client(tracking_uri)
 
     def _exists(self) -> bool:
-
         try:
             self.client.get_registered_model(self.name)
         except MlflowException as exc:
@@ -132,7 +131,6 @@ class ModelRegistry:
             self.client.delete_registered_model(name)
 
     def _lock_holder(self, name: str) -> str:
-
         try:
             return str(self.client.get_registered_model(name).tags.get("holder", "unknown"))
         except MlflowException:

@@ -119,7 +119,6 @@ class Batcher:
 
 
 def _single_threaded() -> None:
-
     # Model calls run one at a time and single-threaded: OpenMP fan-out on a few rows costs
     # more than it saves, above all on shared CPUs.
     threadpool_limits(limits=1)

@@ -22,7 +22,6 @@ class Metrics:
     """Prometheus metrics of one app, in a registry of its own (no process-wide state)."""
 
     def __init__(self) -> None:
-
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "gitops_ml_requests",

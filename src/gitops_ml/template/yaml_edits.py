@@ -21,7 +21,6 @@ FLOOR_TOLERANCE = 0.02
 
 
 def _yaml() -> Any:
-
     rt = YAML()
     rt.preserve_quotes = True
     rt.width = 4096
