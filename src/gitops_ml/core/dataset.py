@@ -16,7 +16,7 @@ from sklearn.model_selection import train_test_split
 
 from gitops_ml.core.errors import DataError
 from gitops_ml.core.params import DataParams
-from gitops_ml.core.schema import FeatureSchema, with_statistics
+from gitops_ml.core.schema import ROW_KEY, FeatureSchema, with_statistics
 from gitops_ml.core.table import Table, clean, is_text, recategorize
 
 # A text column is treated as numeric when at least this share of its values parse as numbers:
@@ -183,6 +183,22 @@ def _describe_failures(
     return "\n".join(lines)
 
 
+def row_keys(frame: pd.DataFrame, id_column: str | None) -> pd.Series:
+    """A stable key per row of a raw table: its id, or else a hash of its values as read.
+
+    A repeated id or row gets its occurrence number appended (`#1`, `#2`, ...), so every key is
+    unique and the same data always gives the same keys, whatever the split.
+    """
+    if id_column is not None:
+        base = frame[id_column].astype("string").fillna("")
+    else:
+        hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        base = pd.Series([f"{h:016x}" for h in hashed.tolist()], index=frame.index, dtype="string")
+    occurrence = base.groupby(base, sort=False).cumcount()
+    suffix = ("#" + occurrence.astype("string")).where(occurrence > 0, "")
+    return (base + suffix).rename(ROW_KEY)
+
+
 def split(
     frame: pd.DataFrame, target: str, test_size: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -202,9 +218,15 @@ def split(
 def prepare(
     table: Table, params: DataParams, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame, FeatureSchema]:
-    """Pure core of the stage: cleaned, validated, split data and the schema it follows."""
+    """Pure core of the stage: cleaned, validated, split data and the schema it follows.
+
+    Each split keeps the key of its rows (`ROW_KEY`), computed from the values as read.
+    """
+    if ROW_KEY in table.frame.columns:
+        raise DataError(f"{table.path}: column {ROW_KEY!r} is reserved; rename it")
     cleaned = Table(frame=clean(table.frame), path=table.path)
     schema = infer_schema(cleaned.frame, params, table.path)
     typed = validate(cleaned, schema, params.max_missing)
+    typed.insert(0, ROW_KEY, row_keys(table.frame, params.id_column))
     train, test = split(typed, schema.target, params.test_size, seed)
     return train, test, with_statistics(schema, train)

@@ -291,7 +291,6 @@ def _decide_and_record(
                 test[schema.target].to_numpy(dtype=np.int8),
                 new,
                 _proba(old_file, test, schema),
-                params.registry.metric,
                 settings.threshold,
                 settings.bootstrap,
                 params.seed,

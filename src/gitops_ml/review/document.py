@@ -9,6 +9,7 @@ from typing import Any
 
 from gitops_ml.core.params import GatesParams
 from gitops_ml.review.gate import Change, Check
+from gitops_ml.review.pairing import Pairing
 from gitops_ml.review.reproducibility import Reproducibility
 from gitops_ml.review.sides import RawData
 
@@ -113,6 +114,8 @@ class Report:
     base: BaseRef
     branch: BranchRef
     metrics: list[Change]
+    pairing: Pairing
+    slices: list[Change]
     gate: GateResult
     params_changed: list[ParamChange]
     data: DataComparison
@@ -131,6 +134,8 @@ class Report:
             "base": asdict(self.base),
             "branch": asdict(self.branch),
             "metrics": [asdict(c) for c in self.metrics],
+            "pairing": asdict(self.pairing),
+            "slices": [asdict(c) for c in self.slices],
             "gate": {
                 "source": self.gate.source,
                 "thresholds": self.gate.thresholds.model_dump(),

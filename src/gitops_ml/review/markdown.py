@@ -6,6 +6,7 @@ from typing import Any
 
 from gitops_ml.review import mermaid
 from gitops_ml.review.document import ParamChange, Report
+from gitops_ml.review.gate import OVERALL, Change
 from gitops_ml.review.sides import RawData, Side
 
 
@@ -39,9 +40,56 @@ def verdict_line(report: Report) -> str:
     return f"{mark}: {report.reason}"
 
 
+# Smaller changes read as negligible, however clear: pairing makes tiny differences
+# significant, and only the gate's limits decide whether a change matters.
+NEGLIGIBLE = 0.002
+
+
+def _subject(metric: str, subject: str) -> str:
+    return metric if subject == OVERALL else f"{metric} ({subject})"
+
+
+def _reading(change: Change) -> str:
+    """A change in words: within noise, or better/worse beyond it, and how much that is."""
+    if change.delta is None or change.noise is None:
+        return "—"
+    if not change.beyond_noise:
+        return f"no (±{change.noise:.4f})"
+    word = "better" if change.direction == 1 else "worse"
+    if abs(change.delta) < NEGLIGIBLE:
+        return f"yes, {word} (±{change.noise:.4f}), negligible"
+    return f"**yes, {word}** (±{change.noise:.4f})"
+
+
+def _method(report: Report) -> str:
+    p, z = report.pairing, report.gate.thresholds.noise_z
+    if p.method == "paired":
+        line = (
+            f"Change and noise band: paired bootstrap ({p.resamples} resamples, the same on both "
+            f"sides) of the difference on the {p.rows:,} test rows both sides held out; a "
+            f"change is beyond noise when |change| > {z:g} standard errors of that difference."
+        )
+        moved = [
+            f"{n:,} {what}"
+            for n, what in (
+                (p.only_branch, "held out by this branch only"),
+                (p.only_base, "by the base only"),
+                (p.label_changed, "with a changed label"),
+            )
+            if n
+        ]
+        if moved:
+            line += f" Left out of the pairing: {', '.join(moved)} (the split or the data changed)."
+        return line
+    return (
+        f"Change and noise band: unpaired, because {p.reason}: a change is beyond noise when "
+        f"|change| > {z:g} · √(se_base² + se_branch²), from the bootstrap standard errors in "
+        "eval/metrics.json."
+    )
+
+
 def _metrics(report: Report) -> list[str]:
     base = f"base `{report.base.sha[:7]}`"
-    z = report.gate.thresholds.noise_z
     lines = ["### Metrics", ""]
     if not report.base.has_baseline:
         lines += [
@@ -55,24 +103,36 @@ def _metrics(report: Report) -> list[str]:
     ]
     for m in report.metrics:
         arrow = "↑" if m.higher_is_better else "↓"
-        if m.delta is None:
-            verdict = "—"
-        elif not m.beyond_noise:
-            verdict = f"no (±{m.noise:.4f})"
-        else:
-            word = "better" if m.direction == 1 else "worse"
-            verdict = f"**yes, {word}** (±{m.noise:.4f})"
         lines.append(
             f"| {m.metric} {arrow} | {_num(m.base)} | {_num(m.branch)} "
-            f"| {_signed(m.delta)} | {verdict} |"
+            f"| {_signed(m.delta)} | {_reading(m)} |"
         )
     lines += [
         "",
-        f"↑ higher is better, ↓ lower is better. A change is beyond noise when "
-        f"|change| > {z:g} · √(se_base² + se_branch²), from the bootstrap standard errors "
-        "in eval/metrics.json. Both sides are scored on the same test rows, so this band is "
-        "conservative: a change inside it may still be real, but is not counted by the gate.",
+        "↑ higher is better, ↓ lower is better. Values are each side's own, on its whole test "
+        f"set (eval/metrics.json). {_method(report)} Changes under {NEGLIGIBLE} read as "
+        "negligible however clear; only the gate's limits decide.",
     ]
+    return lines
+
+
+def _slices(report: Report) -> list[str]:
+    if not report.slices:
+        return []
+    lines = [
+        "### Slices",
+        "",
+        "Each slice of `evaluate.slices` with at least 100 rows and 10 of each class among the "
+        "rows both sides held out, compared paired on those rows.",
+        "",
+        "| slice | metric | rows | base | this branch | change | beyond noise? |",
+        "|---|---|--:|--:|--:|--:|---|",
+    ]
+    for c in report.slices:
+        lines.append(
+            f"| {c.subject} | {c.metric} | {_num(c.rows)} | {_num(c.base)} | {_num(c.branch)} "
+            f"| {_signed(c.delta)} | {_reading(c)} |"
+        )
     return lines
 
 
@@ -99,11 +159,16 @@ def _gate(report: Report) -> list[str]:
         )
         lines += [f"> [!WARNING]\n> This pull request changes `gates:` ({changes}). {applies}", ""]
     lines += ["| rule | metric | limit | this branch | result |", "|---|---|--:|--:|---|"]
-    rule = {"floor": "worst allowed", "max_drop": "max drop", "must_improve": "must improve"}
+    rule = {
+        "floor": "worst allowed",
+        "max_drop": "max drop",
+        "must_improve": "must improve",
+        "slice_max_drop": "max drop in a slice",
+    }
     for c in gate.checks:
         result = "skipped" if not c.applies else ("pass" if c.passed else "**FAIL**")
         lines.append(
-            f"| {rule[c.rule]} | {c.metric} | {_num(c.threshold, 3)} "
+            f"| {rule[c.rule]} | {_subject(c.metric, c.subject)} | {_num(c.threshold, 3)} "
             f"| {_num(c.value)} | {result}: {c.detail} |"
         )
     if not gate.checks:
@@ -259,6 +324,7 @@ def render(report: Report, base: Side, branch: Side) -> str:
     sections = [
         [verdict_line(report)],
         _metrics(report),
+        _slices(report),
         _gate(report),
         _params(report),
         _data(report),

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gitops_ml.core.errors import ParamsError, UserError
-from gitops_ml.core.params import GatesParams
+from gitops_ml.core.params import EvaluateParams, GatesParams
 from gitops_ml.infra.dvc_lock import LOCK
 from gitops_ml.review import gate
 from gitops_ml.review.document import (
@@ -23,8 +23,12 @@ from gitops_ml.review.document import (
     ParamChange,
     Report,
 )
+from gitops_ml.review.pairing import Pairs, pair
 from gitops_ml.review.reproducibility import FIX, Reproducibility
 from gitops_ml.review.sides import RawData, Side, raw_data
+
+DEFAULT_RESAMPLES = EvaluateParams().bootstrap
+DEFAULT_THRESHOLD = EvaluateParams().threshold
 
 
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -159,8 +163,15 @@ def build(
         raise UserError("the branch has no eval/metrics.json or params.yaml to report on")
     gates, source = select_gates(base.params, branch_gates, base.sha[:7])
     has_baseline = base.metrics is not None
-    changes = gate.compare(base.metrics, branch.metrics, gates.noise_z)
-    checks = gate.check(gates, changes, branch.metrics)
+    pairs = compare_predictions(base, branch)
+    rows = pairs.pairing.rows if pairs.overall is not None else None
+    changes = gate.compare(base.metrics, branch.metrics, gates.noise_z, pairs.overall, rows)
+    slice_changes = [
+        gate.paired_change(metric, found.paired, gates.noise_z, subject=found.name, rows=found.rows)
+        for found in pairs.slices
+        for metric in sliced_metrics(gates)
+    ]
+    checks = gate.check(gates, changes, branch.metrics, slice_changes)
     failed = failures(checks, repro)
     reason = (
         "; ".join(failed) + "."
@@ -176,6 +187,8 @@ def build(
         base=BaseRef(rev=base_rev, sha=base.sha, has_baseline=has_baseline),
         branch=BranchRef(sha=branch.sha, uncommitted_changes=list(uncommitted)),
         metrics=changes,
+        pairing=pairs.pairing,
+        slices=slice_changes,
         gate=GateResult(
             source=source,
             thresholds=gates,
@@ -205,5 +218,28 @@ def build(
     )
 
 
+def _evaluate(params: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return (params or {}).get("evaluate") or {}
+
+
 def _threshold(params: Mapping[str, Any] | None) -> Any:
-    return ((params or {}).get("evaluate") or {}).get("threshold")
+    return _evaluate(params).get("threshold")
+
+
+def compare_predictions(base: Side, branch: Side) -> Pairs:
+    """Pair both sides' predictions, with the base's bootstrap settings (the judge's)."""
+    judge = base.params if base.params is not None else branch.params
+    resamples = int(_evaluate(judge).get("bootstrap", DEFAULT_RESAMPLES))
+    return pair(
+        base.predictions,
+        branch.predictions,
+        base_threshold=float(_threshold(base.params) or DEFAULT_THRESHOLD),
+        branch_threshold=float(_threshold(branch.params) or DEFAULT_THRESHOLD),
+        resamples=resamples,
+        seed=int((judge or {}).get("seed", 0)),
+    )
+
+
+def sliced_metrics(gates: GatesParams) -> list[str]:
+    """The metrics the report shows per slice: those the gate limits per slice, else ROC AUC."""
+    return list(gates.slice_max_drop) or ["roc_auc"]
