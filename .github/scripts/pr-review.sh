@@ -8,7 +8,8 @@
 #              in $GITHUB_OUTPUT (gate=pass|fail) instead of failing, so the summary,
 #              artifact and comment steps still run
 #   summary    append the report (or why there is none) to $GITHUB_STEP_SUMMARY
-#   comment    create or update the ONE sticky CML comment on the pull request
+#   comment    create or update the ONE sticky comment on the pull request: with CML, else (CML
+#              failed to install or to post) with gh and the same CML watermark
 #   gate       fail when the report step recorded gate=fail, repeating the verdict line
 set -euo pipefail
 # shellcheck source=.github/scripts/dvc-remote.sh
@@ -19,6 +20,8 @@ REPORT_DIR="${REPORT_DIR:-reports/pr}"
 COMMENT_TITLE="gitops-ml model report"
 
 reproduce() {
+  # Each stage records its wall time and peak memory; the report puts them beside the base's.
+  export GITOPS_ML_TIMINGS="$PWD/eval/timings.json"
   # Tracking credentials that are not configured arrive empty: MLflow must not see them set.
   local name
   for name in MLFLOW_TRACKING_USERNAME MLFLOW_TRACKING_PASSWORD; do
@@ -41,7 +44,8 @@ report() {
   : "${BASE_REF:?BASE_REF must name the base branch of the pull request}"
   rm -rf "$REPORT_DIR"
   local code=0
-  gitops-ml report --base "origin/$BASE_REF" --out "$REPORT_DIR" --check || code=$?
+  gitops-ml report --base "origin/$BASE_REF" --head "${HEAD_SHA:-HEAD}" --out "$REPORT_DIR" \
+    --check || code=$?
   if [[ ! -s "$REPORT_DIR/report.md" ]]; then
     echo "::error title=No report::gitops-ml report exited $code without writing $REPORT_DIR/report.md"
     exit $((code == 0 ? 1 : code))
@@ -65,8 +69,35 @@ summary() {
 comment() {
   # --publish=false: keep charts out of CML's public image host (private repositories);
   # the report draws its charts as mermaid blocks, and the PNGs travel in the artifact.
-  cml comment update --target=pr --watermark-title="$COMMENT_TITLE" --publish=false \
-    "$REPORT_DIR/report.md"
+  if command -v cml >/dev/null &&
+    cml comment update --target=pr --watermark-title="$COMMENT_TITLE" --publish=false \
+      "$REPORT_DIR/report.md"; then
+    return
+  fi
+  echo "::warning title=CML did not post::posting the report comment with gh instead"
+  gh_comment
+}
+
+gh_comment() {
+  # The same sticky comment as CML's: found, and later found by CML, by CML's watermark.
+  : "${PR_NUMBER:?PR_NUMBER must name the pull request}"
+  local title="CML watermark $COMMENT_TITLE" body comments id
+  body="$(mktemp)"
+  {
+    cat "$REPORT_DIR/report.md"
+    printf '\n\n![](https://cml.dev/watermark.png#%s "%s")\n' "${GITHUB_SHA:-0}" "$title"
+  } >"$body"
+  comments="repos/$GITHUB_REPOSITORY/issues/$PR_NUMBER/comments"
+  id=$(gh api "$comments" --paginate |
+    jq -rs --arg title "\"$title\"" '[add[] | select(.body | contains($title))][0].id // empty')
+  if [[ -n "$id" ]]; then
+    gh api -X PATCH "repos/$GITHUB_REPOSITORY/issues/comments/$id" -F "body=@$body" >/dev/null
+    echo "Updated comment $id with gh."
+  else
+    gh api "$comments" -F "body=@$body" >/dev/null
+    echo "Created the report comment with gh."
+  fi
+  rm -f "$body"
 }
 
 gate() {

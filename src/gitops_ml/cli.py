@@ -6,6 +6,7 @@ Imports of the areas stay inside the commands, so `gitops-ml --help` loads none 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, cast
 
@@ -23,6 +24,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+# When the command started: a stage's recorded cost includes loading its libraries.
+STARTED = time.perf_counter()
 
 ParamsOption = Annotated[
     Path, typer.Option("--params", help="The params file.", dir_okay=False, show_default=True)
@@ -42,10 +46,12 @@ def prepare(
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Read, validate, clean and split the raw data."""
+    from gitops_ml.infra.timings import recorded
     from gitops_ml.pipeline import prepare as stage
 
     settings = _load(params)
-    schema = stage.run(raw, out, settings.data, settings.seed)
+    with recorded("prepare", STARTED):
+        schema = stage.run(raw, out, settings.data, settings.seed)
     typer.echo(
         f"prepared {raw}: {len(schema.numeric)} numeric, "
         f"{len(schema.categorical)} categorical features → {out}"
@@ -63,6 +69,7 @@ def train(
     ] = None,
 ) -> None:
     """Fit the model pipeline and log it to MLflow."""
+    from gitops_ml.infra.timings import recorded
     from gitops_ml.pipeline import train as stage
 
     settings = _load(params)
@@ -70,7 +77,8 @@ def train(
         from gitops_ml.pipeline.tune import with_tuned
 
         settings = with_tuned(settings, tuned)
-    stage.run(prepared, model, settings)
+    with recorded("train", STARTED):
+        stage.run(prepared, model, settings)
     typer.echo(f"trained {settings.train.model.type} → {model}")
 
 
@@ -82,10 +90,12 @@ def evaluate(
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Score the model on the test split: metrics, curves, importance, figures."""
+    from gitops_ml.infra.timings import recorded
     from gitops_ml.pipeline import evaluate as stage
 
     settings = _load(params)
-    result = stage.run(prepared, model, out, settings)
+    with recorded("evaluate", STARTED):
+        result = stage.run(prepared, model, out, settings)
     m = result.metrics
     typer.echo(
         f"roc_auc {m['roc_auc']:.4f} ± {m['roc_auc_se']:.4f}, "
@@ -180,11 +190,24 @@ def report(
     base: Annotated[
         str | None,
         typer.Option(
-            help="Git revision to compare with; default: merge base with origin/main, else main."
+            help="Git revision to compare with; default: the merge base with origin's default "
+            "branch (origin/HEAD), else origin/main, else main."
         ),
     ] = None,
+    head: Annotated[
+        str,
+        typer.Option(
+            help="The commit judged: its committed dvc.lock and eval/ are checked and it is "
+            "named in the report (in a pull request, its head)."
+        ),
+    ] = "HEAD",
     check: Annotated[
-        bool, typer.Option("--check", help="Exit 1 when the gate fails or dvc.lock is stale.")
+        bool,
+        typer.Option(
+            "--check",
+            help="Exit 1 when the report fails: the gate, stale or uncommitted results, "
+            "uncommitted changes.",
+        ),
     ] = False,
     eval_dir: Annotated[
         Path, typer.Option("--eval", help="Directory written by `evaluate`.")
@@ -195,7 +218,9 @@ def report(
     from gitops_ml.review import report as stage
 
     settings = _load(params)
-    result = stage.run(out, settings, base_rev=base, eval_dir=eval_dir, params_path=params)
+    result = stage.run(
+        out, settings, base_rev=base, head_rev=head, eval_dir=eval_dir, params_path=params
+    )
     verdict = "passed" if result.passed else "FAILED"
     typer.echo(f"{verdict}: {result.reason}")
     typer.echo(f"report → {out / 'report.md'}")
@@ -478,10 +503,12 @@ def tune(
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Search train's hyperparameters on a Dask cluster (DASK_SCHEDULER_ADDRESS or local)."""
+    from gitops_ml.infra.timings import recorded
     from gitops_ml.pipeline import tune as stage
 
     settings = _load(params)
-    found = stage.run(prepared, out, settings)
+    with recorded("tune", STARTED):
+        found = stage.run(prepared, out, settings)
     best = ", ".join(f"{k}={v}" for k, v in sorted(found.best.items()))
     typer.echo(
         f"searched {found.candidates} candidates on {found.workers} Dask workers: "

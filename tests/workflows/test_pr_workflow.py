@@ -28,6 +28,7 @@ pytestmark = pytest.mark.slow
 
 WORKFLOW = Path(".github/workflows/pr.yml")
 TITLE = "gitops-ml model report"
+BROKEN_CML = {"ACT_STANDIN_CML": "broken"}
 BETTER = {"type": "logistic_regression", "C": 1.0}
 # One boosting stage of a two-leaf tree: a single split, far below the ROC AUC floor.
 CRIPPLED = {"type": "hist_gradient_boosting", "max_iter": 1, "max_leaf_nodes": 2}
@@ -102,9 +103,10 @@ def review(
 ) -> ActRun:
     """Run pr.yml on the event; secrets name the team's DVC remote unless overridden."""
     kwargs.setdefault("secrets", {"DVC_REMOTE_URL": str(team.remote)})
+    kwargs.setdefault("env", team.env)
     return run_workflow(
         repo / WORKFLOW, "pull_request", event,
-        workdir=repo, github=hub, scratch=scratch, env=team.env, **kwargs,
+        workdir=repo, github=hub, scratch=scratch, **kwargs,
     )  # fmt: skip
 
 
@@ -141,7 +143,8 @@ def test_improving_pr_gets_one_comment_updated_on_rerun(
     [call] = hub.cml_store()["calls"]
     assert call["argv"][:2] == ["comment", "update"]
     assert call["options"] == {"target": "pr", "watermark-title": TITLE, "publish": "false"}
-    assert first.summary == body
+    assert body.startswith(first.summary)
+    assert body.endswith(f'"CML watermark {TITLE}")')
     files = uploaded(first)
     assert {"report.md", "report.json"} <= files.keys()
     assert any(name.endswith(".png") for name in files)
@@ -163,6 +166,16 @@ def test_improving_pr_gets_one_comment_updated_on_rerun(
         "created comment 1 on pull request 11",
         "updated comment 1 on pull request 11",
     ]
+
+    # CML no longer installs: the same comment is updated with gh, and CML would find it again.
+    third = review(improved, hub, event, team, tmp_path / "act", env={**team.env, **BROKEN_CML})
+
+    assert third.job_results == {"review": "success"}, third.explain()
+    [still] = hub.comments(11)
+    assert (still["id"], still["updates"]) == (comment["id"], 2)
+    assert still["body"].startswith(third.summary)
+    assert still["body"].endswith(f'"CML watermark {TITLE}")')
+    assert f"Updated comment {comment['id']} with gh." in third.output
 
 
 def test_pr_that_cripples_the_model_fails_with_the_gate_reason(team: Team, tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ class BaseRef:
     rev: str
     sha: str
     has_baseline: bool
+    other_project: str | None = None  # why the base looks like another project's history
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,14 @@ class ImportanceComparison:
 
 
 @dataclass(frozen=True)
+class Cost:
+    """Each stage's wall time and peak memory (eval/timings.json), where recorded."""
+
+    base: dict[str, dict[str, float]] | None
+    branch: dict[str, dict[str, float]] | None
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything the report says."""
 
@@ -122,6 +131,7 @@ class Report:
     confusion: ConfusionComparison
     importance: ImportanceComparison
     reproducibility: Reproducibility
+    cost: Cost = field(default_factory=lambda: Cost(None, None))
     figures: list[str] = field(default_factory=list)
     run_url: str | None = None
 
@@ -149,6 +159,7 @@ class Report:
             "confusion": asdict(self.confusion),
             "importance": asdict(self.importance),
             "reproducibility": self.reproducibility.to_dict(),
+            "cost": asdict(self.cost),
             "figures": list(self.figures),
             "run_url": self.run_url,
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from gitops_ml.review import mermaid
@@ -40,6 +41,8 @@ def verdict_line(report: Report) -> str:
     return f"{mark}: {report.reason}"
 
 
+# The name of the CI artifact holding the report and its PNG charts (pr.yml uploads it).
+ARTIFACT = "pr-report"
 # Smaller changes read as negligible, however clear: pairing makes tiny differences
 # significant, and only the gate's limits decide whether a change matters.
 NEGLIGIBLE = 0.002
@@ -91,6 +94,11 @@ def _method(report: Report) -> str:
 def _metrics(report: Report) -> list[str]:
     base = f"base `{report.base.sha[:7]}`"
     lines = ["### Metrics", ""]
+    if report.base.other_project:
+        lines += [
+            f"> [!WARNING]\n> Compared with `{report.base.rev}`: {report.base.other_project}.",
+            "",
+        ]
     if not report.base.has_baseline:
         lines += [
             f"**No baseline yet**: the base `{report.base.sha[:7]}` has no "
@@ -214,15 +222,22 @@ def _charts(report: Report, base: Side, branch: Side) -> list[str]:
         "### Curves",
         "",
         f"{key} · grey: chance (ROC) or perfect calibration. Resampled on a grid of "
-        f"{mermaid.GRID_STEPS + 1} points; the PNGs below are exact.",
+        f"{mermaid.GRID_STEPS + 1} points.",
         "",
     ]
     for name in mermaid.CURVES:
         if name in branch.plots:
             lines += [mermaid.curve_chart(name, base.plots.get(name), branch.plots[name]), ""]
     if report.figures:
-        images = " ".join(f"![{f.removesuffix('.png')}]({f})" for f in report.figures)
-        lines += ["<details><summary>PNG versions</summary>", "", images, "", "</details>"]
+        # Linked, not embedded: a relative image path does not resolve in a pull-request
+        # comment, and no third-party image host is used.
+        files = ", ".join(f"`{f}`" for f in report.figures)
+        where = (
+            f"in the `{ARTIFACT}` artifact of the [CI run]({report.run_url})"
+            if report.run_url
+            else "beside this report"
+        )
+        lines.append(f"The exact curves as PNG ({files}) are {where}.")
     return lines
 
 
@@ -286,6 +301,10 @@ def _reproducibility(report: Report) -> list[str]:
         )
     else:
         lock = "❌ `dvc.lock` is out of date:\n" + "\n".join(f"  - {p}" for p in r.lock_problems)
+    if r.commit_problems:
+        lock += "\n- ❌ The committed `dvc.lock` differs from the workspace's:\n" + "\n".join(
+            f"  - {p}" for p in r.commit_problems
+        )
     if not r.metrics_committed:
         metrics = "❌ `eval/metrics.json` is not committed."
     elif r.metrics_match:
@@ -304,6 +323,30 @@ def _reproducibility(report: Report) -> list[str]:
         )
     if r.fix:
         lines += ["", f"**To fix**: {r.fix}."]
+    return lines
+
+
+def _cost_cell(before: Mapping[str, float], now: Mapping[str, float], key: str, unit: str) -> str:
+    old = f"{before[key]:,.1f} {unit} → " if key in before else ""
+    return f"{old}{now.get(key, 0):,.1f} {unit}"
+
+
+def _cost(report: Report) -> list[str]:
+    base, branch = report.cost.base or {}, report.cost.branch or {}
+    if not branch:
+        return []
+    lines = ["### Cost", "", "| stage | wall time | peak memory |", "|---|--:|--:|"]
+    for stage, now in branch.items():
+        before = base.get(stage) or {}
+        wall = _cost_cell(before, now, "wall_seconds", "s")
+        memory = _cost_cell(before, now, "peak_memory_mb", "MB")
+        lines.append(f"| {stage} | {wall} | {memory} |")
+    note = "base → this branch" if base else "this branch; the base committed no eval/timings.json"
+    lines += [
+        "",
+        f"Each stage's process, as reproduced ({note}). Stages restored from DVC's run-cache "
+        "did not run and are not listed.",
+    ]
     return lines
 
 
@@ -332,6 +375,7 @@ def render(report: Report, base: Side, branch: Side) -> str:
         _confusion(report),
         _importance(report),
         _reproducibility(report),
+        _cost(report),
         _footer(report),
     ]
     return "\n\n".join("\n".join(s) for s in sections if s) + "\n"

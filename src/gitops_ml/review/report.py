@@ -43,11 +43,17 @@ def run(
     params: Params,
     *,
     base_rev: str | None = None,
+    head_rev: str = "HEAD",
     eval_dir: Path = Path("eval"),
     params_path: Path = Path("params.yaml"),
     cwd: Path | None = None,
 ) -> Report:
-    """Compare the workspace with `base_rev`; write report.md, report.json and PNGs to out_dir."""
+    """Compare the workspace with `base_rev`; write report.md, report.json and PNGs to out_dir.
+
+    `head_rev` is the commit whose committed dvc.lock and eval/ are checked against the
+    workspace, and which the report names: in a pull request, its head (the workspace is then
+    the test merge GitHub checks out).
+    """
     here = (cwd or Path.cwd()).resolve()
     root = sides.repository_root(here)
 
@@ -58,17 +64,20 @@ def run(
             raise UserError(f"{path}: outside the git repository at {root}") from None
 
     files = Files(params=rel(params_path), eval_dir=rel(eval_dir))
+    in_ci = bool(os.environ.get("GITHUB_ACTIONS"))
     status_proc = reproducibility.start_dvc_status(root)  # runs while the rest is read and drawn
     try:
         rev = base_rev or sides.default_base(root)
         base_sha = sides.commit_sha(rev, root)
-        head_sha = sides.commit_sha("HEAD", root)
+        head_sha = sides.commit_sha(head_rev, root)
         base, committed_lock, committed_metrics = sides.read_revisions(
             root, base_sha, head_sha, files
         )
         branch = sides.read_workspace(root, head_sha, files)
         pngs = _render_figures(base, branch, out_dir)
-        repro = reproducibility.assess(status_proc, branch, committed_lock, committed_metrics)
+        repro = reproducibility.assess(
+            status_proc, branch, committed_lock, committed_metrics, in_ci=in_ci
+        )
     finally:
         if status_proc is not None and status_proc.poll() is None:
             status_proc.kill()
@@ -82,7 +91,9 @@ def run(
         repro=repro,
         # dvc.lock and eval/ differ after CI reproduces (a retrained model has a new hash);
         # the reproducibility section judges those, so they are not listed as edits here.
-        uncommitted=[
+        uncommitted=[]
+        if in_ci
+        else [
             path
             for path in git.changed_files(root)
             if path != LOCK and not path.startswith(files.eval_dir + "/")

@@ -15,6 +15,7 @@ from gitops_ml.review.document import (
     BaseRef,
     BranchRef,
     ConfusionComparison,
+    Cost,
     Counts,
     DataComparison,
     GateResult,
@@ -24,7 +25,7 @@ from gitops_ml.review.document import (
     Report,
 )
 from gitops_ml.review.pairing import Pairs, pair
-from gitops_ml.review.reproducibility import FIX, Reproducibility
+from gitops_ml.review.reproducibility import COMMIT, FIX, Reproducibility
 from gitops_ml.review.sides import RawData, Side, raw_data
 
 DEFAULT_RESAMPLES = EvaluateParams().bootstrap
@@ -105,13 +106,24 @@ def _names(metrics: Sequence[str]) -> str:
     return metrics[0] if len(metrics) == 1 else ", ".join(metrics[:-1]) + " and " + metrics[-1]
 
 
-def failures(checks: list[gate.Check], repro: Reproducibility) -> list[str]:
-    """Why the report fails, stale results first; empty when it passes."""
+def failures(
+    checks: list[gate.Check], repro: Reproducibility, uncommitted: Sequence[str] = ()
+) -> list[str]:
+    """Why the report fails, stale or uncommitted results first; empty when it passes."""
     found = [c.detail for c in checks if c.applies and not c.passed]
     if not repro.lock_up_to_date:
         found.insert(0, f"{LOCK} is out of date with the code, params or data: {FIX}")
-    elif not repro.metrics_match:
-        found.insert(0, f"the committed eval/metrics.json is not what this code reproduces: {FIX}")
+    elif not repro.committed and repro.in_ci:
+        found.insert(0, f"the committed {LOCK} and eval/ are not what this code reproduces: {FIX}")
+    elif not repro.committed:
+        found.insert(0, f"{LOCK} and eval/ are reproduced here but not committed: {COMMIT}")
+    if uncommitted:
+        shown = ", ".join(uncommitted[:5]) + (", …" if len(uncommitted) > 5 else "")
+        found.insert(
+            0,
+            f"uncommitted changes to {shown}: commit them (a pull request is judged on what is "
+            "committed)",
+        )
     return found
 
 
@@ -172,7 +184,7 @@ def build(
         for metric in sliced_metrics(gates)
     ]
     checks = gate.check(gates, changes, branch.metrics, slice_changes)
-    failed = failures(checks, repro)
+    failed = failures(checks, repro, uncommitted)
     reason = (
         "; ".join(failed) + "."
         if failed
@@ -184,7 +196,12 @@ def build(
         passed=not failed,
         reason=reason,
         failures=failed,
-        base=BaseRef(rev=base_rev, sha=base.sha, has_baseline=has_baseline),
+        base=BaseRef(
+            rev=base_rev,
+            sha=base.sha,
+            has_baseline=has_baseline,
+            other_project=other_project(base.params, branch.params),
+        ),
         branch=BranchRef(sha=branch.sha, uncommitted_changes=list(uncommitted)),
         metrics=changes,
         pairing=pairs.pairing,
@@ -213,6 +230,7 @@ def build(
             base=base.plots.get("importance"), branch=branch.plots.get("importance", [])
         ),
         reproducibility=repro,
+        cost=Cost(base=base.timings, branch=branch.timings),
         figures=list(figures),
         run_url=url,
     )
@@ -237,6 +255,22 @@ def compare_predictions(base: Side, branch: Side) -> Pairs:
         branch_threshold=float(_threshold(branch.params) or DEFAULT_THRESHOLD),
         resamples=resamples,
         seed=int((judge or {}).get("seed", 0)),
+    )
+
+
+def other_project(
+    base_params: Mapping[str, Any] | None, branch_params: Mapping[str, Any]
+) -> str | None:
+    """Why the base looks like another project's history (another registered model), or None."""
+    names = [
+        ((p or {}).get("registry") or {}).get("model_name") for p in (base_params, branch_params)
+    ]
+    if names[0] is None or names[0] == names[1]:
+        return None
+    return (
+        f"the base's params.yaml registers the model {names[0]!r}, this branch {names[1]!r}: "
+        "it is likely another project's history (a plain clone of the template keeps the "
+        "template as `origin`); pass --base, or point `origin` at your own repository"
     )
 
 
