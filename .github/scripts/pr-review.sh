@@ -85,7 +85,7 @@ gh_comment() {
   body="$(mktemp)"
   {
     cat "$REPORT_DIR/report.md"
-    printf '\n\n![](https://cml.dev/watermark.png#%s "%s")\n' "${GITHUB_SHA:-0}" "$title"
+    printf '\n\n![](https://cml.dev/watermark.png#%s "%s")' "${GITHUB_SHA:-0}" "$title"
   } >"$body"
   comments="repos/$GITHUB_REPOSITORY/issues/$PR_NUMBER/comments"
   id=$(gh api "$comments" --paginate |

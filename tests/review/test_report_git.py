@@ -93,15 +93,17 @@ def test_improving_branch_passes_and_is_the_documented_example(
     _git(repo, tool_env, "commit", "-q", "-m", "fewer iterations, results not committed")
     run(["dvc", "repro", "-q"], repo, tool_env)
 
-    # As in CI: the workspace is reproduced, but the commit's dvc.lock and eval/ lag behind.
+    # Reproduced but not committed: the workspace is current, the commit's results lag behind.
     done, stale = _report(repo, tool_env, tmp_path / "stale", "--base", "main", "--check")
     assert done.returncode == 1
     repro = stale["reproducibility"]
-    assert repro["lock_up_to_date"] is False
-    assert "the committed dvc.lock has other params for stage train" in repro["lock_problems"]
+    assert repro["lock_up_to_date"] is True
+    assert repro["committed"] is False
+    assert "the committed dvc.lock has other params for stage train" in repro["commit_problems"]
     assert repro["metrics_match"] is False
     assert any(d.startswith("roc_auc: ") for d in repro["metric_differences"])
-    assert "dvc repro" in done.stdout
+    assert repro["fix"] == "commit `dvc.lock` and `eval/`"
+    assert stale["reason"].startswith("dvc.lock and eval/ are reproduced here but not committed")
     # A reproduced dvc.lock and eval/ are judged above, not listed as the branch's own edits.
     assert stale["branch"]["uncommitted_changes"] == []
 
