@@ -201,6 +201,13 @@ def report(
             "named in the report (in a pull request, its head)."
         ),
     ] = "HEAD",
+    branch_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Judge a reproduction packed by `pack-reproduction` (CI's) instead of this "
+            "workspace; its files are read as data, nothing in it runs."
+        ),
+    ] = None,
     check: Annotated[
         bool,
         typer.Option(
@@ -214,18 +221,50 @@ def report(
     ] = Path("eval"),
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
-    """Compare this workspace with a base revision: metrics, params, data, curves, gate."""
+    """Compare this workspace (or a packed reproduction) with a base revision: metrics,
+    params, data, curves, and the base's gate."""
     from gitops_ml.review import report as stage
 
     settings = _load(params)
     result = stage.run(
-        out, settings, base_rev=base, head_rev=head, eval_dir=eval_dir, params_path=params
+        out,
+        settings,
+        base_rev=base,
+        head_rev=head,
+        branch_dir=branch_dir,
+        eval_dir=eval_dir,
+        params_path=params,
     )
     verdict = "passed" if result.passed else "FAILED"
     typer.echo(f"{verdict}: {result.reason}")
     typer.echo(f"report → {out / 'report.md'}")
     if check and not result.passed:
         raise typer.Exit(code=1)
+
+
+@app.command("pack-reproduction")
+def pack_reproduction(
+    out: Annotated[Path, typer.Option(help="Directory to write the reproduction to (emptied).")],
+    pull_request: Annotated[
+        int | None, typer.Option(help="The pull request's number, recorded for the judge.")
+    ] = None,
+    eval_dir: Annotated[
+        Path, typer.Option("--eval", help="Directory written by `evaluate`.")
+    ] = Path("eval"),
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Pack what `dvc repro` produced for `report --branch-dir`: params, dvc.lock, eval/, the
+    model, the test split, the training split's row keys and `dvc status`."""
+    from gitops_ml.review import reproduction
+
+    reproduction.pack(
+        Path.cwd(),
+        out,
+        params=params.as_posix(),
+        eval_dir=eval_dir.as_posix(),
+        pull_request=pull_request,
+    )
+    typer.echo(f"reproduction → {out}")
 
 
 ModelOption = Annotated[

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gitops_ml.core.metrics import confusion_counts
 from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.pipeline import evaluate
 
@@ -16,7 +17,7 @@ def test_confusion_rows_and_counts_agree() -> None:
     """Rows carry the data's labels and add up to the counts."""
     schema = FeatureSchema("t", "churned", "stayed", ("x",), ())
     rows = evaluate.confusion_rows(Y, P, 0.5, schema)
-    counts = evaluate.confusion_counts(Y, P, 0.5)
+    counts = confusion_counts(Y, P, 0.5)
     assert counts == {"tp": 2, "fp": 1, "tn": 4, "fn": 1}
     assert rows[3] == {"actual": "churned", "predicted": "churned"}
     assert rows[2] == {"actual": "churned", "predicted": "stayed"}
@@ -33,7 +34,7 @@ def test_confusion_rows_above_the_cap_keep_the_cells_proportions(
     proba = np.clip(y * 0.25 + rng.random(997) * 0.75, 0, 1)
     schema = FeatureSchema("t", "churned", "stayed", ("x",), ())
     rows = evaluate.confusion_rows(y, proba, 0.5, schema)
-    counts = evaluate.confusion_counts(y, proba, 0.5)
+    counts = confusion_counts(y, proba, 0.5)
     assert len(rows) == 100
     cells = {
         "tp": ("churned", "churned"),

@@ -202,6 +202,31 @@ def scores(y: np.ndarray, proba: np.ndarray, threshold: float, resamples: int, s
     return _scores(score(y, proba, threshold), bootstrap_se(y, proba, threshold, resamples, seed))
 
 
+def confusion_counts(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, int]:
+    """True/false positives and negatives at the threshold."""
+    labels = proba >= threshold
+    positive = y == 1
+    return {
+        "tp": int((labels & positive).sum()),
+        "fp": int((labels & ~positive).sum()),
+        "tn": int((~labels & ~positive).sum()),
+        "fn": int((~labels & positive).sum()),
+    }
+
+
+def metrics_file(
+    y: np.ndarray, proba: np.ndarray, threshold: float, resamples: int, seed: int
+) -> dict[str, float]:
+    """What eval/metrics.json holds: every metric with its error, the test set's size and
+    positive rate, and the confusion counts at the threshold."""
+    return {
+        **scores(y, proba, threshold, resamples, seed).flat(),
+        "n_test": len(y),
+        "positive_rate": rounded(float(np.mean(y))),
+        **confusion_counts(y, proba, threshold),
+    }
+
+
 @dataclass(frozen=True)
 class Difference:
     """How much better one model is than another on one metric, on the same rows."""

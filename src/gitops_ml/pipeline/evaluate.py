@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 from gitops_ml.core import predictions
 from gitops_ml.core.curves import calibration_points, pr_points, roc_points
 from gitops_ml.core.errors import ParamsError
-from gitops_ml.core.metrics import rounded, scores, subsample
+from gitops_ml.core.metrics import metrics_file, rounded, scores, subsample
 from gitops_ml.core.model import features, positive_proba
 from gitops_ml.core.params import EvaluateParams, Params
 from gitops_ml.core.schema import ROW_KEY, FeatureSchema
@@ -67,18 +67,6 @@ def _scaled_confusion(y: np.ndarray, labels: np.ndarray, names: np.ndarray) -> l
         for (a, p), k in zip(cells, scaled.tolist(), strict=True)
         for _ in range(k)
     ]
-
-
-def confusion_counts(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, int]:
-    """True/false positives and negatives at the threshold."""
-    labels = proba >= threshold
-    positive = y == 1
-    return {
-        "tp": int((labels & positive).sum()),
-        "fp": int((labels & ~positive).sum()),
-        "tn": int((~labels & ~positive).sum()),
-        "fn": int((~labels & positive).sum()),
-    }
 
 
 def importance(
@@ -148,9 +136,7 @@ def evaluate(
     x = features(test, schema)
     y = test[schema.target].to_numpy(dtype=np.int8)
     proba = positive_proba(pipeline, x)
-    metrics = scores(y, proba, params.threshold, params.bootstrap, seed).flat()
-    counts = confusion_counts(y, proba, params.threshold)
-    metrics.update({"n_test": len(y), "positive_rate": rounded(y.mean()), **counts})
+    metrics = metrics_file(y, proba, params.threshold, params.bootstrap, seed)
     held_out = predictions.table(test[ROW_KEY], y, proba, test[_slice_columns(schema, params)])
     plots: dict[str, list[dict[str, Any]]] = {
         "roc": roc_points(y, proba),

@@ -11,6 +11,7 @@ from gitops_ml.core.params import GatesParams
 from gitops_ml.review.gate import Change, Check
 from gitops_ml.review.pairing import Pairing
 from gitops_ml.review.reproducibility import Reproducibility
+from gitops_ml.review.rescoring import Rescoring
 from gitops_ml.review.sides import RawData
 
 # Counts of a confusion matrix: actual label, then predicted label.
@@ -131,6 +132,7 @@ class Report:
     confusion: ConfusionComparison
     importance: ImportanceComparison
     reproducibility: Reproducibility
+    rescoring: Rescoring | None = None  # the base's own re-scoring of the branch's model
     cost: Cost = field(default_factory=lambda: Cost(None, None))
     figures: list[str] = field(default_factory=list)
     run_url: str | None = None
@@ -159,6 +161,7 @@ class Report:
             "confusion": asdict(self.confusion),
             "importance": asdict(self.importance),
             "reproducibility": self.reproducibility.to_dict(),
+            "rescoring": None if self.rescoring is None else asdict(self.rescoring),
             "cost": asdict(self.cost),
             "figures": list(self.figures),
             "run_url": self.run_url,

@@ -326,6 +326,51 @@ def _reproducibility(report: Report) -> list[str]:
     return lines
 
 
+def _rescoring(report: Report) -> list[str]:
+    r = report.rescoring
+    if r is None:
+        return []
+    lines = [
+        "### Checked by the judge",
+        "",
+        "The judge is the code that ran this report: in CI, the base's, in a job that runs "
+        "nothing of the pull request.",
+        "",
+    ]
+    if r.refused_model:
+        lines.append(f"- ❌ The judge's model loader refuses this branch's model: {r.problem}")
+    elif r.problem:
+        lines.append(f"- ❌ The branch's model could not be re-scored: {r.problem}")
+    else:
+        lines.append(
+            "- ✅ The branch's model, loaded through the judge's strict loader, was re-scored on "
+            "its test split by the judge's code: the metrics above and the gate use that."
+        )
+        if r.predictions_differ:
+            lines.append(
+                f"- ❌ `eval/predictions.csv` is not what the model gives: {r.predictions_differ}."
+            )
+        else:
+            lines.append("- ✅ `eval/predictions.csv` is what the model gives.")
+        if r.reported_differences:
+            lines.append(
+                "- ⚠️ The branch's own `eval/metrics.json` says otherwise (its evaluation code "
+                "differs from the judge's); reported → recomputed:"
+            )
+            lines += [f"  - {d}" for d in r.reported_differences]
+    if r.trained_on_base_test:
+        lines.append(
+            f"- ⚠️ The branch trained on {r.trained_on_base_test:,} of the base's "
+            f"{r.base_test_rows:,} held-out rows (its split differs): they are left out of "
+            "the paired comparison."
+        )
+    elif r.trained_on_base_test == 0:
+        lines.append(
+            f"- ✅ The branch trained on none of the base's {r.base_test_rows:,} held-out rows."
+        )
+    return lines
+
+
 def _cost_cell(before: Mapping[str, float], now: Mapping[str, float], key: str, unit: str) -> str:
     old = f"{before[key]:,.1f} {unit} → " if key in before else ""
     return f"{old}{now.get(key, 0):,.1f} {unit}"
@@ -375,6 +420,7 @@ def render(report: Report, base: Side, branch: Side) -> str:
         _confusion(report),
         _importance(report),
         _reproducibility(report),
+        _rescoring(report),
         _cost(report),
         _footer(report),
     ]

@@ -202,14 +202,15 @@ def finish_dvc_status(proc: subprocess.Popen[str] | None) -> tuple[dict[str, Any
 
 
 def assess(
-    status_proc: subprocess.Popen[str] | None,
+    status: Mapping[str, Any] | None,
+    status_error: str,
     branch: Side,
     committed_lock: Any,
     committed_metrics: Any,
     in_ci: bool = False,
 ) -> Reproducibility:
-    """Judge the workspace's dvc.lock and metrics from `dvc status` and the committed files."""
-    status, status_error = finish_dvc_status(status_proc)
+    """Judge the branch's dvc.lock and metrics from `dvc status` (None: `status_error` says why
+    it is not known) and the committed files."""
     stale: list[str] = []
     missing: list[str] = []
     if status is None:

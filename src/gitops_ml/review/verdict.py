@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -26,6 +27,7 @@ from gitops_ml.review.document import (
 )
 from gitops_ml.review.pairing import Pairs, pair
 from gitops_ml.review.reproducibility import COMMIT, FIX, Reproducibility
+from gitops_ml.review.rescoring import Rescoring
 from gitops_ml.review.sides import RawData, Side, raw_data
 
 DEFAULT_RESAMPLES = EvaluateParams().bootstrap
@@ -106,11 +108,33 @@ def _names(metrics: Sequence[str]) -> str:
     return metrics[0] if len(metrics) == 1 else ", ".join(metrics[:-1]) + " and " + metrics[-1]
 
 
+def rescoring_failures(rescored: Rescoring | None) -> list[str]:
+    """Why the judge's own check of the branch's model fails it (empty when it holds)."""
+    if rescored is None:
+        return []
+    if rescored.refused_model:
+        return [
+            f"the judge's model loader refuses this branch's model ({rescored.problem}): a code "
+            "owner must review a model of new types, and merge the loader's change first"
+        ]
+    if rescored.problem:
+        return [f"the judge cannot re-score this branch's model: {rescored.problem}"]
+    if rescored.predictions_differ:
+        return [
+            "eval/predictions.csv is not what this branch's model gives on its test split: "
+            f"{rescored.predictions_differ}"
+        ]
+    return []
+
+
 def failures(
-    checks: list[gate.Check], repro: Reproducibility, uncommitted: Sequence[str] = ()
+    checks: list[gate.Check],
+    repro: Reproducibility,
+    uncommitted: Sequence[str] = (),
+    rescored: Rescoring | None = None,
 ) -> list[str]:
     """Why the report fails, stale or uncommitted results first; empty when it passes."""
-    found = [c.detail for c in checks if c.applies and not c.passed]
+    found = rescoring_failures(rescored) + [c.detail for c in checks if c.applies and not c.passed]
     if not repro.lock_up_to_date:
         found.insert(0, f"{LOCK} is out of date with the code, params or data: {FIX}")
     elif not repro.committed and repro.in_ci:
@@ -166,31 +190,40 @@ def build(
     branch_gates: GatesParams,
     branch_data: RawData,
     repro: Reproducibility,
+    rescoring: Rescoring | None = None,
     uncommitted: Sequence[str] = (),
     url: str | None = None,
     figures: Sequence[str] = (),
 ) -> Report:
-    """Everything the report says, from both sides and the reproducibility checks."""
-    if branch.metrics is None or branch.params is None:
+    """Everything the report says, from both sides and the reproducibility checks.
+
+    When the branch's model was re-scored by this code, the gate judges those metrics, not
+    the ones the branch's own evaluation code wrote.
+    """
+    metrics, params = branch.metrics, branch.params
+    if metrics is None or params is None:
         raise UserError("the branch has no eval/metrics.json or params.yaml to report on")
+    if rescoring is not None and rescoring.metrics is not None:
+        metrics = rescoring.metrics
+        branch = replace(branch, metrics=metrics)
     gates, source = select_gates(base.params, branch_gates, base.sha[:7])
     has_baseline = base.metrics is not None
     pairs = compare_predictions(base, branch)
     rows = pairs.pairing.rows if pairs.overall is not None else None
-    changes = gate.compare(base.metrics, branch.metrics, gates.noise_z, pairs.overall, rows)
+    changes = gate.compare(base.metrics, metrics, gates.noise_z, pairs.overall, rows)
     slice_changes = [
         gate.paired_change(metric, found.paired, gates.noise_z, subject=found.name, rows=found.rows)
         for found in pairs.slices
         for metric in sliced_metrics(gates)
     ]
-    checks = gate.check(gates, changes, branch.metrics, slice_changes)
-    failed = failures(checks, repro, uncommitted)
+    checks = gate.check(gates, changes, metrics, slice_changes)
+    failed = failures(checks, repro, uncommitted, rescoring)
     reason = (
         "; ".join(failed) + "."
         if failed
         else passing_reason(has_baseline, changes, checks, headline_metric(gates, changes))
     )
-    diff = params_diff(base.params, branch.params)
+    diff = params_diff(base.params, params)
     base_metrics = base.metrics or {}
     return Report(
         passed=not failed,
@@ -200,7 +233,7 @@ def build(
             rev=base_rev,
             sha=base.sha,
             has_baseline=has_baseline,
-            other_project=other_project(base.params, branch.params),
+            other_project=other_project(base.params, params),
         ),
         branch=BranchRef(sha=branch.sha, uncommitted_changes=list(uncommitted)),
         metrics=changes,
@@ -216,20 +249,19 @@ def build(
         data=DataComparison(
             base=raw_data(base.params, base.lock),
             branch=branch_data,
-            n_test=Pair(base_metrics.get("n_test"), branch.metrics.get("n_test")),
-            positive_rate=Pair(
-                base_metrics.get("positive_rate"), branch.metrics.get("positive_rate")
-            ),
+            n_test=Pair(base_metrics.get("n_test"), metrics.get("n_test")),
+            positive_rate=Pair(base_metrics.get("positive_rate"), metrics.get("positive_rate")),
         ),
         confusion=ConfusionComparison(
             base=confusion_counts(base.plots["confusion"]) if "confusion" in base.plots else None,
             branch=confusion_counts(branch.plots.get("confusion", [])),
-            threshold=Pair(_threshold(base.params), _threshold(branch.params)),
+            threshold=Pair(_threshold(base.params), _threshold(params)),
         ),
         importance=ImportanceComparison(
             base=base.plots.get("importance"), branch=branch.plots.get("importance", [])
         ),
         reproducibility=repro,
+        rescoring=rescoring,
         cost=Cost(base=base.timings, branch=branch.timings),
         figures=list(figures),
         run_url=url,
