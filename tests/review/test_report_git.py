@@ -134,6 +134,21 @@ def test_improving_branch_passes_and_is_the_documented_example(
     )
     assert markdown.count("xychart-beta") == 3
 
+    # The judge, as CI runs it: main's code (a worktree first on the path) on the packed
+    # reproduction, reading the committed files from git, comes to the same report.
+    packed = tmp_path / "reproduction"
+    run(["gitops-ml", "pack-reproduction", "--out", str(packed)], repo, tool_env)
+    judge_dir = tmp_path / "judge"
+    _git(repo, tool_env, "worktree", "add", "-q", "--detach", str(judge_dir), "main")
+    judge_env = {**tool_env, "PYTHONPATH": str(judge_dir / "src")}
+    args = ["--base", "main", "--head", head_sha, "--branch-dir", str(packed), "--check"]
+    done, judged = _report(judge_dir, judge_env, tmp_path / "judged", *args)
+    assert done.returncode == 0, done.stdout
+    assert judged["metrics"] == report["metrics"]
+    assert judged["rescoring"]["reported_differences"] == []
+    assert judged["reproducibility"]["ok"] is True
+    assert judged["data"] == report["data"]
+
     # docs/example-report is this same pull request: the code must still write it verbatim.
     example = json.loads((EXAMPLE / "report.json").read_text())
     assert _without_shas(markdown, report) == _without_shas(

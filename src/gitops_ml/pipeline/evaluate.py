@@ -13,7 +13,7 @@ from sklearn.inspection import permutation_importance
 from threadpoolctl import threadpool_limits
 
 from gitops_ml.core import predictions
-from gitops_ml.core.curves import calibration_points, pr_points, roc_points
+from gitops_ml.core.curves import plot_data
 from gitops_ml.core.errors import ParamsError
 from gitops_ml.core.metrics import metrics_file, rounded, scores, subsample
 from gitops_ml.core.model import features, positive_proba
@@ -26,47 +26,11 @@ from gitops_ml.infra.model_files import load_model
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-# Caps that keep evaluation's cost flat beyond a few hundred thousand test rows (the bootstrap's
-# own cap is core.metrics.BOOTSTRAP_MAX_ROWS). Test sets up to each cap are used whole, so
-# results on small data do not depend on them. Above a cap, a seeded subsample stands in:
-# permutation importance is measured on IMPORTANCE_MAX_ROWS rows; the confusion plot data holds
-# CONFUSION_MAX_ROWS records in the exact proportions of the four cells (exact counts are
-# tp/fp/tn/fn in metrics.json).
+# Keeps evaluation's cost flat beyond a few hundred thousand test rows (the bootstrap's own cap
+# is core.metrics.BOOTSTRAP_MAX_ROWS, the confusion plot data's core.curves.CONFUSION_MAX_ROWS).
+# Test sets up to the cap are used whole, so results on small data do not depend on it; above
+# it, permutation importance is measured on a seeded subsample of IMPORTANCE_MAX_ROWS rows.
 IMPORTANCE_MAX_ROWS = 10_000
-CONFUSION_MAX_ROWS = 10_000
-
-
-def confusion_rows(
-    y: np.ndarray, proba: np.ndarray, threshold: float, schema: FeatureSchema
-) -> list[dict[str, str]]:
-    """One {actual, predicted} row per test record, in the labels of the data.
-
-    Above CONFUSION_MAX_ROWS records, CONFUSION_MAX_ROWS rows in the proportions of the four
-    cells (largest remainders), grouped by cell: DVC's confusion template needs one row per
-    record, and millions of them would bloat a committed file.
-    """
-    names = np.array([schema.negative_label, schema.positive_label])
-    if len(y) > CONFUSION_MAX_ROWS:
-        return _scaled_confusion(y, proba >= threshold, names)
-    predicted = names[(proba >= threshold).astype(int)]
-    return [
-        {"actual": a, "predicted": p}
-        for a, p in zip(names[y].tolist(), predicted.tolist(), strict=True)
-    ]
-
-
-def _scaled_confusion(y: np.ndarray, labels: np.ndarray, names: np.ndarray) -> list[dict[str, str]]:
-    cells = [(a, p) for a in (0, 1) for p in (0, 1)]
-    counts = np.array([int(((y == a) & (labels == bool(p))).sum()) for a, p in cells])
-    exact = counts * CONFUSION_MAX_ROWS / counts.sum()
-    scaled = np.floor(exact).astype(int)
-    short = CONFUSION_MAX_ROWS - int(scaled.sum())
-    scaled[np.argsort(-(exact - scaled), kind="stable")[:short]] += 1
-    return [
-        {"actual": str(names[a]), "predicted": str(names[p])}
-        for (a, p), k in zip(cells, scaled.tolist(), strict=True)
-        for _ in range(k)
-    ]
 
 
 def importance(
@@ -139,10 +103,7 @@ def evaluate(
     metrics = metrics_file(y, proba, params.threshold, params.bootstrap, seed)
     held_out = predictions.table(test[ROW_KEY], y, proba, test[_slice_columns(schema, params)])
     plots: dict[str, list[dict[str, Any]]] = {
-        "roc": roc_points(y, proba),
-        "prc": pr_points(y, proba),
-        "calibration": calibration_points(y, proba),
-        "confusion": confusion_rows(y, proba, params.threshold, schema),
+        **plot_data(y, proba, params.threshold, schema),
         "importance": importance(pipeline, x, y, params.top_features, seed),
     }
     return Evaluation(

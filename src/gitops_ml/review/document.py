@@ -161,7 +161,7 @@ class Report:
             "confusion": asdict(self.confusion),
             "importance": asdict(self.importance),
             "reproducibility": self.reproducibility.to_dict(),
-            "rescoring": None if self.rescoring is None else asdict(self.rescoring),
+            "rescoring": None if self.rescoring is None else self.rescoring.to_dict(),
             "cost": asdict(self.cost),
             "figures": list(self.figures),
             "run_url": self.run_url,

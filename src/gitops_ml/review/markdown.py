@@ -115,11 +115,18 @@ def _metrics(report: Report) -> list[str]:
             f"| {m.metric} {arrow} | {_num(m.base)} | {_num(m.branch)} "
             f"| {_signed(m.delta)} | {_reading(m)} |"
         )
+    rescored = report.rescoring is not None and report.rescoring.done
+    source = (
+        "the base's from its eval/metrics.json, this branch's from the judge's re-scoring of "
+        "its model"
+        if rescored
+        else "each side's own eval/metrics.json"
+    )
     lines += [
         "",
-        "↑ higher is better, ↓ lower is better. Values are each side's own, on its whole test "
-        f"set (eval/metrics.json). {_method(report)} Changes under {NEGLIGIBLE} read as "
-        "negligible however clear; only the gate's limits decide.",
+        f"↑ higher is better, ↓ lower is better. Values are on each side's whole test set: "
+        f"{source}. {_method(report)} Changes under {NEGLIGIBLE} read as negligible however "
+        "clear; only the gate's limits decide.",
     ]
     return lines
 
@@ -278,7 +285,12 @@ def _importance(report: Report) -> list[str]:
     lines = [
         "### Top features",
         "",
-        "Permutation importance: drop in ROC AUC when the column is shuffled.",
+        "Permutation importance: drop in ROC AUC when the column is shuffled"
+        + (
+            ", as each side's evaluate stage measured it (not re-scored by the judge)."
+            if report.rescoring is not None and report.rescoring.done
+            else "."
+        ),
         "",
         "| feature | base | this branch |",
         "|---|--:|--:|",

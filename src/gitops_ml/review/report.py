@@ -90,7 +90,7 @@ def run(
         rescored = rescoring.rescore(
             source, branch.params, branch.metrics or {}, branch.predictions, base.predictions
         )
-        pngs = _render_figures(base, branch, out_dir)
+        pngs = _render_figures(base, rescored.judged(branch), out_dir)
         status, status_error = (
             reproducibility.finish_dvc_status(status_proc)
             if branch_dir is None
@@ -126,5 +126,5 @@ def run(
         figures=pngs,
     )
     write_json(out_dir / "report.json", report.to_dict())
-    write_text(out_dir / "report.md", markdown.render(report, base, branch))
+    write_text(out_dir / "report.md", markdown.render(report, base, rescored.judged(branch)))
     return report

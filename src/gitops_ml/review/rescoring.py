@@ -11,7 +11,7 @@ It also counts the base's held-out rows that the branch trained on (a changed sp
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from gitops_ml.core import predictions
+from gitops_ml.core.curves import plot_data
 from gitops_ml.core.errors import DataError, ModelError
 from gitops_ml.core.metric_rules import METRICS
 from gitops_ml.core.metrics import metrics_file
@@ -26,6 +27,7 @@ from gitops_ml.core.model import features, positive_proba
 from gitops_ml.core.params import EvaluateParams
 from gitops_ml.core.schema import ROW_KEY, FeatureSchema
 from gitops_ml.infra.model_files import load_model
+from gitops_ml.review.sides import Side
 
 MODEL = "models/model.skops"
 PREPARED = "data/prepared"
@@ -49,11 +51,39 @@ class Rescoring:
     predictions_differ: str | None = None  # how eval/predictions.csv differs from the model's
     trained_on_base_test: int | None = None  # base held-out rows in the branch's training split
     base_test_rows: int = 0
+    # What the judge computed from the model's scores, in the branch's files' shapes.
+    predictions: pd.DataFrame | None = None
+    plots: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def done(self) -> bool:
         """True when the model was re-scored."""
         return self.metrics is not None
+
+    def judged(self, branch: Side) -> Side:
+        """The branch as the judge scores it: its metrics, predictions and plot data replaced by
+        the re-scoring's (feature importance stays the branch's own); unchanged if not done."""
+        if self.metrics is None:
+            return branch
+        return replace(
+            branch,
+            metrics=self.metrics,
+            predictions=self.predictions,
+            plots={**branch.plots, **self.plots},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """As report.json holds it: the findings, not the recomputed files."""
+        return {
+            "done": self.done,
+            "metrics": self.metrics,
+            "reported_differences": self.reported_differences,
+            "problem": self.problem,
+            "refused_model": self.refused_model,
+            "predictions_differ": self.predictions_differ,
+            "trained_on_base_test": self.trained_on_base_test,
+            "base_test_rows": self.base_test_rows,
+        }
 
 
 def _evaluate_settings(params: Mapping[str, Any] | None) -> tuple[EvaluateParams, int]:
@@ -72,6 +102,8 @@ def metric_differences(reported: Mapping[str, Any], recomputed: Mapping[str, Any
     found = []
     for name in [*METRICS, "n_test", "positive_rate"]:
         old, new = reported.get(name), recomputed.get(name)
+        if old is None and new is None:
+            continue
         if not (
             isinstance(old, int | float)
             and isinstance(new, int | float)
@@ -151,6 +183,8 @@ def rescore(
         return Rescoring(trained_on_base_test=leaked, base_test_rows=base_rows, **what)
 
     settings, seed = _evaluate_settings(params)
+    if not (root / MODEL).is_file():
+        return found(problem=f"{MODEL} is not among the branch's files")
     try:
         model = load_model(root / MODEL)
     except ModelError as exc:
@@ -168,10 +202,11 @@ def rescore(
         problem = f"the model does not score its test split: {type(exc).__name__}: {exc}"
         return found(problem=problem)
     recomputed = metrics_file(y, proba, settings.threshold, settings.bootstrap, seed)
+    sampled = predictions.sample(held_out)
     return found(
         metrics=recomputed,
         reported_differences=metric_differences(reported_metrics, recomputed),
-        predictions_differ=predictions_difference(
-            predictions.sample(held_out), reported_predictions
-        ),
+        predictions_differ=predictions_difference(sampled, reported_predictions),
+        predictions=sampled,
+        plots=plot_data(y, proba, settings.threshold, schema),
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -197,15 +196,14 @@ def build(
 ) -> Report:
     """Everything the report says, from both sides and the reproducibility checks.
 
-    When the branch's model was re-scored by this code, the gate judges those metrics, not
-    the ones the branch's own evaluation code wrote.
+    When the judge re-scored the branch's model (`rescoring`), the report and the gate use
+    its metrics, predictions and plot data, not those the branch's own evaluation code wrote.
     """
+    if rescoring is not None:
+        branch = rescoring.judged(branch)
     metrics, params = branch.metrics, branch.params
     if metrics is None or params is None:
         raise UserError("the branch has no eval/metrics.json or params.yaml to report on")
-    if rescoring is not None and rescoring.metrics is not None:
-        metrics = rescoring.metrics
-        branch = replace(branch, metrics=metrics)
     gates, source = select_gates(base.params, branch_gates, base.sha[:7])
     has_baseline = base.metrics is not None
     pairs = compare_predictions(base, branch)

@@ -1,10 +1,12 @@
-"""Stand-in for `gh api` on pull-request comments: list, create and edit, in the comment store
-the `cml` stand-in keeps ($ACT_STANDIN_GITHUB/cml.json), so either poster finds the other's
-sticky comment by its CML watermark, as on GitHub.
+"""Stand-in for `gh api` on pull requests, their comments and commit statuses.
 
-Serves `gh api repos/O/R/issues/N/comments [--paginate]` (GET), the same path with
-`-F body=@FILE` (POST) and `-X PATCH repos/O/R/issues/comments/ID -F body=@FILE`. Refuses a
-missing or read-only token like GitHub. Standard library only.
+Comments live in the store the `cml` stand-in keeps ($ACT_STANDIN_GITHUB/cml.json), so either
+poster finds the other's sticky comment by its CML watermark, as on GitHub. Serves
+`gh api repos/O/R/issues/N/comments [--paginate]` (GET), the same path with `-F body=@FILE`
+(POST), `-X PATCH repos/O/R/issues/comments/ID -F body=@FILE`, `repos/O/R/pulls?...` (GET, the
+open pull requests the harness keeps in pulls.json) and `repos/O/R/statuses/SHA -f state=...`
+(POST, appended to statuses.json). Refuses a missing or read-only token like GitHub.
+Standard library only.
 """
 
 from __future__ import annotations
@@ -18,6 +20,32 @@ from pathlib import Path
 WATERMARK = re.compile(
     r'!\[\]\(https://cml\.dev/watermark\.png#[0-9a-fA-F]+ "CML watermark (.*?)"\)'
 )
+
+
+def _answer(code: int, answer: object) -> int:
+    print(json.dumps(answer), file=sys.stdout if code == 0 else sys.stderr)
+    return code
+
+
+def pulls_and_statuses(method: str, path: str, fields: dict[str, str]) -> int:
+    """List the open pull requests (pulls.json), or set a commit status (statuses.json)."""
+    root = Path(os.environ["ACT_STANDIN_GITHUB"])
+    if not (os.environ.get("GH_TOKEN") or os.environ.get("GITHUB_TOKEN")):
+        return _answer(4, {"message": "gh: set the GH_TOKEN environment variable"})
+    if "/pulls" in path and method == "GET":
+        pulls = root / "pulls.json"
+        return _answer(0, json.loads(pulls.read_text()) if pulls.exists() else [])
+    if "/statuses/" not in path or method != "POST":
+        return _answer(1, {"message": f"gh api stand-in: unsupported {method} {path}"})
+    if os.environ.get("ACT_STANDIN_TOKEN", "write") != "write":
+        return _answer(1, {"message": "Resource not accessible by integration", "status": "403"})
+    if fields.get("state") not in ("pending", "success", "failure", "error"):
+        return _answer(1, {"message": f"Validation Failed: state {fields.get('state')!r}"})
+    store = root / "statuses.json"
+    statuses = json.loads(store.read_text()) if store.exists() else []
+    statuses.append({"sha": path.rsplit("/", 1)[1], **fields})
+    store.write_text(json.dumps(statuses, indent=2))
+    return _answer(0, {"state": fields["state"], "context": fields.get("context")})
 
 
 def main() -> int:
@@ -34,15 +62,18 @@ def main() -> int:
     while i < len(args):
         if args[i] == "-X":
             method, i = args[i + 1], i + 2
-        elif args[i] == "-F":
+        elif args[i] in ("-F", "-f"):
             key, _, value = args[i + 1].partition("=")
-            fields[key] = Path(value[1:]).read_text(encoding="utf-8") if value[:1] == "@" else value
+            typed = args[i] == "-F" and value[:1] == "@"
+            fields[key] = Path(value[1:]).read_text(encoding="utf-8") if typed else value
             method = "POST" if method == "GET" else method
             i += 2
         elif args[i] == "--paginate":
             i += 1
         else:
             path, i = args[i], i + 1
+    if re.fullmatch(r"repos/[^/]+/[^/]+/(pulls(\?.*)?|statuses/[0-9a-f]{40})", path):
+        return pulls_and_statuses(method, path, fields)
     call: dict[str, object] = {"argv": sys.argv[1:], "via": "gh"}
     store["calls"].append(call)
 
