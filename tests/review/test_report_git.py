@@ -285,3 +285,67 @@ def test_pull_request_doc_shows_the_example_verbatim() -> None:
     example = (EXAMPLE / "report.md").read_text()
     assert _example_script().embed(doc, example) == doc, "run `make report-example`"
     assert "![roc](example-report/roc.png)" in doc
+
+
+def test_paired_band_fails_a_drop_of_two_hundredths_and_passes_a_tiny_change(
+    repo_copy: Callable[[], Path], tool_env: dict[str, str], tmp_path: Path
+) -> None:
+    """With the base's max_drop.roc_auc at 0.01, a branch about 0.02 worse fails on roc_auc
+    with the paired band, and max_iter 200 → 210 (ROC AUC −0.0006) passes."""
+    repo = repo_copy()
+    _set(repo, {"gates.max_drop.roc_auc": 0.01})
+    _commit(repo, tool_env, "a tighter allowed drop")
+
+    _git(repo, tool_env, "checkout", "-q", "-b", "worse")
+    _set(repo, {"train.model.max_leaf_nodes": 3, "train.model.max_iter": 20})
+    run(["dvc", "repro", "-q"], repo, tool_env)
+    _commit(repo, tool_env, "a much smaller model")
+    done, worse = _report(repo, tool_env, tmp_path / "worse", "--base", "main", "--check")
+    assert done.returncode == 1
+    auc = _metric(worse, "roc_auc")
+    assert -0.03 < auc["delta"] < -0.015
+    assert (auc["beyond_noise"], auc["direction"]) == (True, -1)
+    assert auc["noise"] < 0.015  # the unpaired band is about ±0.03 here
+    assert worse["pairing"]["method"] == "paired"
+    assert ("max_drop", "roc_auc") in _failed(worse)
+    assert "roc_auc worsened by" in worse["reason"]
+    markdown = (tmp_path / "worse/report.md").read_text()
+    assert "Change and noise band: paired bootstrap (200 resamples" in markdown
+
+    _git(repo, tool_env, "checkout", "-q", "main")
+    run(["dvc", "checkout", "-q"], repo, tool_env)
+    _git(repo, tool_env, "checkout", "-q", "-b", "tiny")
+    _set(repo, {"train.model.max_iter": 210})
+    run(["dvc", "repro", "-q"], repo, tool_env)
+    _commit(repo, tool_env, "ten more iterations")
+    done, tiny = _report(repo, tool_env, tmp_path / "tiny", "--base", "main", "--check")
+    assert done.returncode == 0, done.stdout
+    auc = _metric(tiny, "roc_auc")
+    assert abs(auc["delta"]) < 0.002
+    assert _failed(tiny) == set()
+
+
+def test_new_seed_is_compared_on_the_rows_both_sides_held_out(
+    repo_copy: Callable[[], Path], tool_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A new seed draws another split: the rows both test sets share are paired, the others
+    counted, and the base's held-out rows the branch trained on are counted as leakage."""
+    repo = repo_copy()
+    _git(repo, tool_env, "checkout", "-q", "-b", "reseed")
+    _set(repo, {"seed": 7})
+    run(["dvc", "repro", "-q"], repo, tool_env)
+    _commit(repo, tool_env, "another seed")
+
+    done, report = _report(repo, tool_env, tmp_path / "out", "--base", "main")
+    assert "Traceback" not in done.stderr
+    pairing = report["pairing"]
+    assert pairing["method"] == "paired"
+    assert pairing["base_rows"] == pairing["branch_rows"] == 1409
+    assert 200 <= pairing["rows"] < 400  # about test_size² of the rows
+    assert pairing["only_base"] == pairing["base_rows"] - pairing["rows"]
+    rescored = report["rescoring"]
+    # The base's held-out rows the branch did not hold out, it trained on.
+    assert rescored["trained_on_base_test"] == pairing["only_base"]
+    markdown = (tmp_path / "out/report.md").read_text()
+    assert f"on the {pairing['rows']:,} test rows both sides held out" in markdown
+    assert f"{pairing['only_base']:,} by the base only" in markdown
