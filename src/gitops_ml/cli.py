@@ -5,6 +5,7 @@ Imports of the areas stay inside the commands, so `gitops-ml --help` loads none 
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, cast
@@ -462,8 +463,11 @@ def _export_tracking_uri() -> None:
     # CI secret) counts as unset.
     import os
 
-    from gitops_ml.infra.tracking import FROM_PARAMS_ENV, configured_uri
+    from gitops_ml.infra.tracking import FROM_PARAMS_ENV, configured_uri, forbid_pickle
 
+    forbid_pickle()  # no command loads a pickled model, through MLflow or otherwise
+    # A progress bar per downloaded model would bury the one line a command prints.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if not os.environ.get("MLFLOW_TRACKING_URI"):
         uri = configured_uri(Path("params.yaml"))
         if uri:
@@ -526,9 +530,27 @@ def docs(
         typer.echo(f"wrote {path}")
 
 
+class _Stderr(logging.Handler):
+    """The package's log lines on stderr: warnings as `warning: ...`, the rest as they are."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING:
+            typer.secho(f"warning: {record.getMessage()}", fg=typer.colors.YELLOW, err=True)
+        else:
+            typer.echo(record.getMessage(), err=True)
+
+
+def _show_logs() -> None:
+    logger = logging.getLogger("gitops_ml")
+    if not any(isinstance(handler, _Stderr) for handler in logger.handlers):
+        logger.addHandler(_Stderr())
+        logger.setLevel(logging.INFO)
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one message and exit code 1."""
     try:
+        _show_logs()
         _export_tracking_uri()
         app()
     except UserError as exc:

@@ -51,6 +51,11 @@ def write_json(path: Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+def sha256_bytes(data: bytes) -> str:
+    """SHA-256 of bytes (where a hash must resist forgery: registered model files)."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def md5(path: Path) -> str:
     """MD5 of a file's bytes, as DVC records it for a single file."""
     digest = hashlib.md5(usedforsecurity=False)

@@ -21,7 +21,6 @@ from gitops_ml.core.errors import ParamsError
 from gitops_ml.core.yaml12 import parse_yaml
 from gitops_ml.infra import dvc_lock, lineage
 from gitops_ml.infra.files import md5
-from gitops_ml.infra.model_files import trusted_types
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,6 +37,17 @@ FROM_PARAMS_ENV = "GITOPS_ML_TRACKING_URI_FROM_PARAMS"
 # Key of the feature schema in a logged model's metadata (MLmodel), so that every URI of the
 # model (runs:/, models:/, a downloaded directory) carries the columns it takes.
 SCHEMA_METADATA = "gitops_ml_schema"
+# MLflow's switch for its own model loaders, which follow whatever format a model declares.
+NO_PICKLE_ENV = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
+
+
+def forbid_pickle() -> None:
+    """Switch off MLflow's deserialization of pickled models in this process and its children.
+
+    The package never calls MLflow's loaders (`model_source` reads skops files itself): this
+    makes sure nothing else in the process does either.
+    """
+    os.environ[NO_PICKLE_ENV] = "false"
 
 
 def project_root() -> Path:
@@ -164,11 +174,14 @@ def log_training(
     example: pd.DataFrame,
     params: Params,
     data_files: list[Path],
+    trusted_types: list[str],
     schema: FeatureSchema | None = None,
 ) -> str:
     """Log a fitted model with signature, input example, params and lineage; return the run id.
 
-    With `schema`, the feature schema is stored in the model's metadata and as `schema.json`.
+    `trusted_types` is the model files' allow-list (`model_files.trusted_names`), recorded for
+    MLflow's own loader; the package loads logged models through `model_source` only. With
+    `schema`, the feature schema is stored in the model's metadata and as `schema.json`.
     """
     import pandas as pd
     import sklearn
@@ -190,7 +203,7 @@ def log_training(
                 signature=signature,
                 input_example=example,
                 serialization_format="skops",
-                skops_trusted_types=trusted_types(model_path),
+                skops_trusted_types=trusted_types,
                 # Listed, not inferred: inference re-imports the model in a subprocess.
                 pip_requirements=[
                     f"scikit-learn=={sklearn.__version__}",

@@ -28,7 +28,7 @@ from gitops_ml.core.params import Params
 from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.infra import dvc_lock, git, lineage, tracking
 from gitops_ml.infra.files import md5, write_json, write_text
-from gitops_ml.infra.model_files import load_model
+from gitops_ml.infra.model_files import load_model, trusted_names
 from gitops_ml.release import champion, git_tags, model_card, registry
 from gitops_ml.release.registry import (
     CHALLENGER,
@@ -140,6 +140,7 @@ def _log_model(paths: Paths, params: Params, test: pd.DataFrame, schema: Feature
             example=features(test, schema).head(5),
             params=params,
             data_files=[paths.prepared / "train.parquet", paths.prepared / "test.parquet"],
+            trusted_types=trusted_names(),
         )
 
 
