@@ -109,12 +109,40 @@ def promote(
     out: Annotated[Path, typer.Option(help="Directory for decision.json/.md, model_card.md.")] = (
         Path("reports/promotion")
     ),
+    rule_from: Annotated[
+        str | None,
+        typer.Option(
+            help="Commit whose params.yaml sets the promotion bar: main before the push being "
+            "promoted (promote.yml passes the push's `before`); default: the champion's commit."
+        ),
+    ] = None,
+    default_branch: Annotated[
+        str | None,
+        typer.Option(
+            help="Branch a promoted commit must be on; default: origin's HEAD, else main."
+        ),
+    ] = None,
+    force_off_main: Annotated[
+        bool,
+        typer.Option(
+            "--force-off-main",
+            help="Promote a commit that is not on the default branch (needs --reason).",
+        ),
+    ] = False,
+    reason: Annotated[
+        str | None,
+        typer.Option(help="Why a commit off the default branch is promoted (recorded)."),
+    ] = None,
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
-    """Register this commit's model; make it champion if it beats the current one."""
+    """Register this commit's model; make it champion if it clears the bar set on main."""
     from gitops_ml.infra.tracking import describe_uri
     from gitops_ml.release import promotion
 
+    if force_off_main and not (reason or "").strip():
+        raise UserError("--force-off-main: give the reason with --reason (it is recorded)")
+    if reason is not None and not force_off_main:
+        raise UserError("--reason: only used with --force-off-main")
     settings = _load(params)
     typer.echo(f"registry: {describe_uri()}")
     paths = promotion.Paths(
@@ -124,14 +152,22 @@ def promote(
         lock=lock,
         requirements=requirements,
         out=out,
+        params=params,
     )
-    outcome = promotion.promote(paths, settings)
+    options = promotion.Options(
+        rule_from=rule_from,
+        branch=default_branch,
+        force_reason=reason.strip() if force_off_main and reason else None,
+    )
+    outcome = promotion.promote(paths, settings, options)
     verdict = "promoted to champion" if outcome.decision.promote else "not promoted"
     again = " (rerun: nothing new recorded)" if outcome.rerun else ""
     typer.echo(
         f"{settings.registry.model_name} v{outcome.version}: {verdict}{again}: "
         f"{outcome.decision.reason} → {out / 'decision.json'}"
     )
+    if outcome.bar:
+        typer.echo(f"bar: params.yaml at {outcome.bar['commit'][:12]} ({outcome.bar['source']})")
     for tag in outcome.gto_tags:
         typer.echo(f"tag {tag}")
 

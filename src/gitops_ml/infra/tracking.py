@@ -94,6 +94,7 @@ def client(uri: str | None = None) -> Any:
     from mlflow import MlflowClient
 
     uri = uri or tracking_uri()
+    prepare_store(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
@@ -105,9 +106,44 @@ def use_server(uri: str | None = None) -> Any:
     import mlflow
 
     uri = uri or tracking_uri()
+    prepare_store(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return mlflow
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of an SQLite store URI (`sqlite:///path`), else None."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri.removeprefix("sqlite:///").split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+_PREPARED: set[str] = set()
+
+
+def prepare_store(uri: str) -> None:
+    """Create an SQLite store's tables once, under a file lock, before anything uses the store.
+
+    MLflow creates (migrates) the tables of a new SQLite file in every process that opens it
+    first; processes that start together on one new file (parallel promotions, queued
+    experiments) then run the same migrations at once and leave the database broken. One
+    process at a time opens the store here, so the first creates the tables and the others find
+    them. Servers (http://, postgresql://) migrate on their own and are left alone.
+    """
+    path = sqlite_path(uri)
+    if path is None or uri in _PREPARED:
+        return
+    from filelock import FileLock
+    from mlflow import MlflowClient
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{path}.lock"), _quiet():
+        opened = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        opened.search_experiments(max_results=1)
+        opened.search_registered_models(max_results=1)
+    _PREPARED.add(uri)
 
 
 def configured_uri(params_path: Path) -> str | None:
