@@ -335,6 +335,52 @@ def test_json_bodies_are_scored_whatever_their_parameters(
     assert answer.json()["predictions"][0]["probability"] == expected(trained, 1)[0]
 
 
+def test_any_column_name_is_a_field_of_the_api() -> None:
+    """Column names pydantic would refuse or confuse as field names (a leading underscore,
+    a BaseModel attribute, spaces, other scripts) are the API's fields as they are."""
+    from gitops_ml.core.schema import FeatureSchema
+    from gitops_ml.serving.api_schema import record_model
+
+    names = ("_internal score", "model_config", "copy", "größe")
+    schema = FeatureSchema("y", "1", "0", names, ("kanal",))
+    reader = serve.RequestReader(record_model(schema), LIMITS)
+    body = json.dumps({"_internal score": 1.5, "model_config": 2, "copy": None, "größe": 3,
+                       "kanal": "web"})  # fmt: skip
+    assert reader.records(body.encode()) == [
+        {"_internal score": 1.5, "model_config": 2.0, "copy": None, "größe": 3.0, "kanal": "web"}
+    ]
+    assert list(record_model(schema).model_json_schema()["properties"]) == [*names, "kanal"]
+    with pytest.raises(serve.RejectedError) as refused:
+        reader.records(b'{"copy": 1}')
+    assert {tuple(p["loc"]) for p in refused.value.errors} >= {("body", "_internal score")}
+
+
+def _adversarial(trained: Trained) -> dict[str, tuple[bytes, int]]:
+    record = trained.records(1)[0]
+    number, category = trained.schema.numeric[0], trained.schema.categorical[0]
+    return {
+        "JSON nested past the parser's depth": (b'{"a":' * 5000 + b"1" + b"}" * 5000, 400),
+        "bytes that are not UTF-8": (b'{"' + category.encode() + b'": "\xff\xfe"}', 400),
+        "a byte-order mark before the JSON": (b"\xef\xbb\xbf" + json.dumps(record).encode(), 400),
+        "an integer beyond a float": (json.dumps({**record, number: 10**400}).encode(), 422),
+        "a list holding null": (b"[null]", 422),
+        "records nested in a list": (json.dumps([[record]]).encode(), 422),
+        "an id that is an object": (json.dumps({**record, ID: {"a": 1}}).encode(), 422),
+        "a body that is one long string": (json.dumps("x" * 70_000).encode(), 413),
+    }
+
+
+def test_adversarial_bodies_get_a_4xx_naming_the_problem(
+    client: TestClient, trained: Trained
+) -> None:
+    """Bodies from an adversarial pass (depth, encoding, magnitude, shape, size) are refused
+    with the 4xx their problem calls for, each with a `detail` saying where."""
+    for case, (body, status) in _adversarial(trained).items():
+        answer = client.post("/predict", content=body, headers={"content-type": "application/json"})
+        assert answer.status_code == status, (case, answer.text)
+        assert answer.json()["detail"][0]["loc"][0] == "body", case
+
+
 def test_a_client_that_hangs_up_mid_body_is_not_a_server_error(
     trained: Trained, caplog: pytest.LogCaptureFixture
 ) -> None:

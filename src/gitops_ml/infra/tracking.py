@@ -154,8 +154,8 @@ def configured_uri(params_path: Path) -> str | None:
     """
     try:
         raw = parse_yaml(params_path.read_text(encoding="utf-8"), str(params_path))
-    except (OSError, ParamsError):
-        return None
+    except (OSError, UnicodeDecodeError, ParamsError):
+        return None  # the command that loads params.yaml reports what is wrong with it
     section = raw.get("tracking") if isinstance(raw, dict) else None
     uri = section.get("uri") if isinstance(section, dict) else None
     return uri if isinstance(uri, str) and uri else None

@@ -37,6 +37,7 @@ from gitops_ml.serving.api_schema import (
     Health,
     Metadata,
     PredictResponse,
+    columns_of,
     record_model,
 )
 from gitops_ml.serving.batcher import Batcher, NotReadyError, Served, Source
@@ -105,6 +106,7 @@ class RequestReader:
     def __init__(self, record: type[BaseModel], settings: ServeParams) -> None:
         """Validate bodies against `record`, within the limits of `settings`."""
         self.settings = settings
+        self.columns = columns_of(record)
         self.one = TypeAdapter(record)
         self.many: TypeAdapter[Any] = TypeAdapter(
             Annotated[list[record], Field(min_length=1, max_length=settings.max_records)]  # type: ignore[valid-type,arg-type]
@@ -167,7 +169,8 @@ class RequestReader:
             found = [_error(["body", *p["loc"]], _message(p, limit), p["type"]) for p in problems]
             raise RejectedError(422, found) from None
         items = parsed if isinstance(parsed, list) else [parsed]
-        return [item.__dict__ for item in items]
+        names = self.columns
+        return [{names[k]: v for k, v in item.__dict__.items()} for item in items]
 
 
 class ModelService:
