@@ -34,7 +34,13 @@ from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.infra import git, lineage
 from gitops_ml.infra.files import md5, sha256_bytes
 from gitops_ml.infra.model_files import load_model, load_model_bytes
-from gitops_ml.infra.tracking import SCHEMA_METADATA, client, forbid_pickle, tracking_uri
+from gitops_ml.infra.tracking import (
+    SCHEMA_METADATA,
+    client,
+    forbid_pickle,
+    tracking_uri,
+    use_server,
+)
 
 # MLflow (over a second to import) is imported inside the functions that load from it: serving
 # or scoring a model file needs none of it.
@@ -198,6 +204,9 @@ def fetch(uri: str, expected_sha256: str | None = None) -> Fetched:
     from mlflow.models import Model
 
     forbid_pickle()
+    # models:/ URIs resolve through MLflow's process-wide registry URI, which earlier work in
+    # the process may have pointed elsewhere: point it (and the tracking URI) at ours.
+    use_server(tracking_uri())
     try:
         # The download is read into memory and removed: reloads must not pile up copies.
         with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="gitops-ml-") as tmp:

@@ -98,7 +98,13 @@ def pull_request(commit_message: str, env: dict[str, str]) -> str | None:
 
 
 def _rel(path: Path, repo: Path) -> str:
-    return (path.resolve().relative_to(repo.resolve()) if path.is_absolute() else path).as_posix()
+    if not path.is_absolute():
+        return path.as_posix()
+    try:
+        return path.resolve().relative_to(repo.resolve()).as_posix()
+    except ValueError:
+        raise UserError(f"{path}: not inside the repository {repo}; promotion reads its "
+                        "inputs at commits of this repository") from None  # fmt: skip
 
 
 def version_tags(paths: Paths, params: Params, lock: dict[str, Any], commit: str) -> dict[str, str]:
@@ -252,7 +258,7 @@ def promote(paths: Paths, params: Params, options: Options | None = None) -> Out
         return _promote(inputs, ModelRegistry(params.registry.model_name, uri))
 
 
-def _finished(version: registry.Version, name: str) -> Outcome:
+def _finished(version: registry.Version) -> Outcome:
     bar = version.tags.get(RULE_TAG)
     return Outcome(
         version=version.version,
@@ -271,7 +277,7 @@ def _promote(inputs: _Inputs, reg: ModelRegistry) -> Outcome:
         git_tags.fetch_tags(paths.repo)
         version = reg.find_by_commit(commit)
         if version is not None and DECISION_TAG in version.tags:
-            outcome = _finished(version, reg.name)
+            outcome = _finished(version)
             _write_reports(paths.out, outcome, reg.name)
             return outcome
         current = reg.aliases().get(CHAMPION)
@@ -460,11 +466,11 @@ def _decide_and_record(
 # test kills `promote` at each): after taking the lock, after each registry write and tag push.
 STEPS = (
     "locked",
+    "champion-hash",
     "run-logged",
     "registered",
     "challenger-alias",
     "artifact-hash",
-    "champion-hash",
     "pending-decision",
     "gto-register",
     "gto-assign",
