@@ -41,6 +41,7 @@ def _hold_and_die(uri: str, model: str) -> None:
     assert done.returncode == -9, done.stderr.decode()
 
 
+@pytest.mark.slow  # a process of its own, importing MLflow
 def test_a_holder_killed_on_this_host_loses_the_lock_at_once(
     store: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -129,3 +130,27 @@ def test_waiters_for_a_dead_holder_take_the_lock_one_at_a_time(store: str) -> No
     assert len(spans) == 4
     ordered = sorted(spans)
     assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(ordered))
+
+
+def test_a_lock_released_while_mlflow_reports_it_taken_is_taken_again(store: str) -> None:
+    """When the lock is released between MLflow's failed insert and its read-back of the lock,
+    MLflow reports it missing (not taken); the waiter tries again instead of failing."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
+
+    lease = Lease("churn", store)
+    create = lease.client.create_registered_model
+    calls: list[str] = []
+
+    def racing(name: str, **kwargs: object) -> object:
+        calls.append(name)
+        if len(calls) == 1:  # what MLflow raises in that race, after its insert failed
+            raise MlflowException(f"Registered Model with name={name} not found",
+                                  error_code=RESOURCE_DOES_NOT_EXIST)  # fmt: skip
+        return create(name, **kwargs)
+
+    lease.client.create_registered_model = racing
+    lease.acquire(timeout=5)
+    lease.ensure()
+    lease.release()
+    assert calls == ["churn.lock", "churn.lock"]

@@ -154,7 +154,9 @@ class Lease:
         try:
             self.client.create_registered_model(name, tags=tags, description=description)
         except MlflowException as exc:
-            if exc.error_code == "RESOURCE_ALREADY_EXISTS":
+            # Taken; or taken and released while MLflow read it back to say so, in which case
+            # it reports the model as missing: either way this call did not create it.
+            if exc.error_code in ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"):
                 return False
             raise
         return True
