@@ -161,7 +161,7 @@ def build_model(work: Path) -> tuple[Any, Any, pd.DataFrame, Path]:
 
     from gitops_ml.core.dataset import prepare
     from gitops_ml.core.params import load_params
-    from gitops_ml.infra.model_files import save_model, trusted_types
+    from gitops_ml.infra.model_files import save_model, trusted_names
     from gitops_ml.infra.tables import read_table
     from gitops_ml.infra.tracking import SCHEMA_METADATA
     from gitops_ml.pipeline.train import fit
@@ -180,7 +180,7 @@ def build_model(work: Path) -> tuple[Any, Any, pd.DataFrame, Path]:
         pipeline,
         str(model_dir),
         serialization_format="skops",
-        skops_trusted_types=trusted_types(skops_file),
+        skops_trusted_types=trusted_names(),
         signature=infer_signature(x.head(5), pipeline.predict_proba(x.head(5))),
         metadata={SCHEMA_METADATA: json.loads(schema.to_json())},
         pyfunc_predict_fn="predict_proba",

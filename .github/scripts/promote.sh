@@ -3,7 +3,10 @@
 # (and are tested) outside GitHub too:
 #   reproduce  dvc repro; with a DVC remote (dvc-remote.sh): --pull, then push outputs and
 #              run-cache so pull requests restore main's stages instead of re-running them
-#   promote    gitops-ml promote; records promoted=true|false, version and tag in $GITHUB_OUTPUT
+#   promote    gitops-ml promote, its bar read from main before the push (BEFORE: the push event's
+#              `before`; empty for a manual run: the champion's commit) and the promoted commit
+#              required on DEFAULT_BRANCH; records promoted=true|false, version and tag in
+#              $GITHUB_OUTPUT
 #   release    gh release create <tag> with the model file and its model card (zero-secrets record)
 #   rollback   gitops-ml rollback [--to $VERSION] --reason "$REASON"
 #   summary    append the decision, model card and registry state to $GITHUB_STEP_SUMMARY
@@ -16,6 +19,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/dvc-remote.sh"
 
 PROMOTION_DIR="${PROMOTION_DIR:-reports/promotion}"
 MODEL="${MODEL:-models/model.skops}"
+
+failpoint() {
+  # A test aid, as in the CLI (src/gitops_ml/infra/failpoints.py): GITOPS_ML_FAILPOINT=<step>
+  # kills the script at that step as a crash would; unset, it does nothing.
+  if [[ "${GITOPS_ML_FAILPOINT:-}" == "$1" ]]; then
+    kill -KILL $$
+  fi
+}
 
 identity() {
   # GTO writes annotated tags: they need a tagger.
@@ -43,7 +54,14 @@ reproduce() {
 promote() {
   identity
   rm -rf "$PROMOTION_DIR"
-  gitops-ml promote --model "$MODEL" --out "$PROMOTION_DIR"
+  local args=(--model "$MODEL" --out "$PROMOTION_DIR")
+  if [[ -n "${BEFORE:-}" ]]; then
+    args+=(--rule-from "$BEFORE")
+  fi
+  if [[ -n "${DEFAULT_BRANCH:-}" ]]; then
+    args+=(--default-branch "$DEFAULT_BRANCH")
+  fi
+  gitops-ml promote "${args[@]}"
   local decision="$PROMOTION_DIR/decision.json"
   {
     echo "promoted=$(jq -r '.promoted' "$decision")"
@@ -59,6 +77,7 @@ release() {
     echo "Release $TAG already exists (a re-run of this promotion): nothing to publish."
     return 0
   fi
+  failpoint release
   # --verify-tag: release only the tag promote pushed, never create a new one.
   gh release create "$TAG" "$MODEL" "$notes" \
     --verify-tag --title "$TAG" --notes-file "$notes"

@@ -5,6 +5,7 @@ Imports of the areas stay inside the commands, so `gitops-ml --help` loads none 
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from pathlib import Path
@@ -118,12 +119,40 @@ def promote(
     out: Annotated[Path, typer.Option(help="Directory for decision.json/.md, model_card.md.")] = (
         Path("reports/promotion")
     ),
+    rule_from: Annotated[
+        str | None,
+        typer.Option(
+            help="Commit whose params.yaml sets the promotion bar: main before the push being "
+            "promoted (promote.yml passes the push's `before`); default: the champion's commit."
+        ),
+    ] = None,
+    default_branch: Annotated[
+        str | None,
+        typer.Option(
+            help="Branch a promoted commit must be on; default: origin's HEAD, else main."
+        ),
+    ] = None,
+    force_off_main: Annotated[
+        bool,
+        typer.Option(
+            "--force-off-main",
+            help="Promote a commit that is not on the default branch (needs --reason).",
+        ),
+    ] = False,
+    reason: Annotated[
+        str | None,
+        typer.Option(help="Why a commit off the default branch is promoted (recorded)."),
+    ] = None,
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
-    """Register this commit's model; make it champion if it beats the current one."""
+    """Register this commit's model; make it champion if it clears the bar set on main."""
     from gitops_ml.infra.tracking import describe_uri
     from gitops_ml.release import promotion
 
+    if force_off_main and not (reason or "").strip():
+        raise UserError("--force-off-main: give the reason with --reason (it is recorded)")
+    if reason is not None and not force_off_main:
+        raise UserError("--reason: only used with --force-off-main")
     settings = _load(params)
     typer.echo(f"registry: {describe_uri()}")
     paths = promotion.Paths(
@@ -133,14 +162,22 @@ def promote(
         lock=lock,
         requirements=requirements,
         out=out,
+        params=params,
     )
-    outcome = promotion.promote(paths, settings)
+    options = promotion.Options(
+        rule_from=rule_from,
+        branch=default_branch,
+        force_reason=reason.strip() if force_off_main and reason else None,
+    )
+    outcome = promotion.promote(paths, settings, options)
     verdict = "promoted to champion" if outcome.decision.promote else "not promoted"
     again = " (rerun: nothing new recorded)" if outcome.rerun else ""
     typer.echo(
         f"{settings.registry.model_name} v{outcome.version}: {verdict}{again}: "
         f"{outcome.decision.reason} → {out / 'decision.json'}"
     )
+    if outcome.bar:
+        typer.echo(f"bar: params.yaml at {outcome.bar['commit'][:12]} ({outcome.bar['source']})")
     for tag in outcome.gto_tags:
         typer.echo(f"tag {tag}")
 
@@ -526,8 +563,11 @@ def _export_tracking_uri() -> None:
     # CI secret) counts as unset.
     import os
 
-    from gitops_ml.infra.tracking import FROM_PARAMS_ENV, configured_uri
+    from gitops_ml.infra.tracking import FROM_PARAMS_ENV, configured_uri, forbid_pickle
 
+    forbid_pickle()  # no command loads a pickled model, through MLflow or otherwise
+    # A progress bar per downloaded model would bury the one line a command prints.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if not os.environ.get("MLFLOW_TRACKING_URI"):
         uri = configured_uri(Path("params.yaml"))
         if uri:
@@ -592,9 +632,27 @@ def docs(
         typer.echo(f"wrote {path}")
 
 
+class _Stderr(logging.Handler):
+    """The package's log lines on stderr: warnings as `warning: ...`, the rest as they are."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING:
+            typer.secho(f"warning: {record.getMessage()}", fg=typer.colors.YELLOW, err=True)
+        else:
+            typer.echo(record.getMessage(), err=True)
+
+
+def _show_logs() -> None:
+    logger = logging.getLogger("gitops_ml")
+    if not any(isinstance(handler, _Stderr) for handler in logger.handlers):
+        logger.addHandler(_Stderr())
+        logger.setLevel(logging.INFO)
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one message and exit code 1."""
     try:
+        _show_logs()
         _export_tracking_uri()
         app()
     except UserError as exc:

@@ -15,7 +15,7 @@ from gitops_ml.core.metrics import score
 from gitops_ml.core.params import LogisticRegressionParams, Params, TrainParams
 from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.core.table import Table, clean
-from gitops_ml.infra.model_files import save_model, trusted_types
+from gitops_ml.infra.model_files import save_model, trusted_names
 from gitops_ml.infra.model_source import load_estimator
 from gitops_ml.monitoring import assessment, monitor, rendering, simulate
 from gitops_ml.monitoring.results import MonitorReport
@@ -348,7 +348,7 @@ def test_model_from_the_registry(
             name="model",
             registered_model_name="churn",
             serialization_format="skops",
-            skops_trusted_types=trusted_types(prepared / "model.skops"),
+            skops_trusted_types=trusted_names(),
             pip_requirements=["scikit-learn"],
         )
     mlflow.MlflowClient().set_registered_model_alias("churn", "champion", "1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -228,3 +229,209 @@ def test_real_process_exit_code_and_no_traceback(
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith(f"error: {raw}: column(s) ['{names.target}']")
     assert not (tmp_path / "o").exists()
+
+
+# --- values, params and columns a model cannot use (each refusal names what to change) ------
+
+
+@pytest.mark.parametrize("value", ["inf", "-Infinity", "1e400"])
+def test_infinite_number(
+    cli: Cli, tmp_path: Path, sample: pd.DataFrame, names: Names, value: str
+) -> None:
+    """An infinite value, or a number beyond a float's range, is refused with column and line."""
+    sample[names.number] = sample[names.number].astype(object)
+    sample.loc[7, names.number] = value
+    code, err, out = _prepare(cli, tmp_path, _csv(tmp_path, sample))
+    where = f"column '{names.number}' at line 9"
+    _assert_refused(code, err, out, where, "expected finite numbers")
+
+
+def test_params_that_are_not_utf8(cli: Cli, tmp_path: Path, sample: pd.DataFrame) -> None:
+    """A params file with a byte that is not UTF-8 is refused naming its line; `--help` in a
+    project whose params.yaml is broken so still answers."""
+    raw = _csv(tmp_path, sample)
+    params = _params(tmp_path, raw)
+    params.write_bytes(params.read_bytes() + b"# caf\xe9\n")
+    out = tmp_path / "prepared"
+    code, err = cli("prepare", "--raw", str(raw), "--out", str(out), "--params", str(params))
+    lines = params.read_bytes().count(b"\n")
+    _assert_refused(code, err, out, f"line {lines}: byte 0xe9 is not UTF-8")
+    done = subprocess.run(
+        [BIN / "gitops-ml", "--help"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Usage:" in done.stdout
+
+
+@pytest.mark.parametrize("test_size", [0.0001, 0.9999])
+def test_test_size_too_small_or_too_large(
+    cli: Cli, tmp_path: Path, sample: pd.DataFrame, test_size: float
+) -> None:
+    """A test_size leaving a split without one row per class is refused with the range that
+    works, not a scikit-learn traceback."""
+    code, err, out = _prepare(cli, tmp_path, _csv(tmp_path, sample), test_size=test_size)
+    where = f"data.test_size {test_size}: of 300 rows"
+    _assert_refused(code, err, out, where, "choose a test_size")
+
+
+def test_id_column_that_is_the_target_or_a_feature(
+    cli: Cli, tmp_path: Path, sample: pd.DataFrame, names: Names
+) -> None:
+    """An id column that is the target, or also listed as a feature, is refused by params."""
+    raw = _csv(tmp_path, sample)
+    code, err, out = _prepare(cli, tmp_path, raw, id_column=names.target)
+    _assert_refused(code, err, out, f"data: id_column '{names.target}' is the target")
+    code, err, out = _prepare(
+        cli, tmp_path, raw, id_column=names.number, numeric_features=[names.number]
+    )
+    _assert_refused(code, err, out, f"id_column '{names.number}' is also listed as a feature")
+
+
+def test_duplicate_ids(cli: Cli, tmp_path: Path, sample: pd.DataFrame) -> None:
+    """Ids that repeat are refused, naming the values and their lines."""
+    sample.insert(0, "row_id", [f"R{i}" for i in range(len(sample))])
+    sample.loc[10, "row_id"] = "R3"
+    code, err, out = _prepare(cli, tmp_path, _csv(tmp_path, sample), id_column="row_id")
+    _assert_refused(code, err, out, "column 'row_id' (data.id_column)", "['R3'] at line 5, line 12")
+
+
+def test_empty_header_name(cli: Cli, tmp_path: Path, sample: pd.DataFrame) -> None:
+    """A column without a name in the header is refused with its position."""
+    raw = tmp_path / "raw.csv"
+    header, body = sample.to_csv(index=False).split("\n", 1)
+    names = header.split(",")
+    names[3] = "  "
+    raw.write_text(",".join(names) + "\n" + body)
+    code, err, out = _prepare(cli, tmp_path, raw)
+    _assert_refused(code, err, out, "column(s) [4] of the header (counting from 1) have no name")
+
+
+def test_a_date_column_is_refused_until_dropped(
+    cli: Cli, tmp_path: Path, sample: pd.DataFrame
+) -> None:
+    """A column of dates (text or a Parquet timestamp) is refused, suggesting drop_columns;
+    listed there, the data prepares without it."""
+    sample["signup"] = pd.date_range("2021-03-01", periods=len(sample), freq="D").astype(str)
+    raw = _csv(tmp_path, sample)
+    code, err, out = _prepare(cli, tmp_path, raw)
+    _assert_refused(code, err, out, "column(s) ['signup'] hold dates or times", "data.drop_columns")
+    stamped = sample.assign(signup=pd.to_datetime(sample["signup"]))
+    parquet = tmp_path / "raw.parquet"
+    stamped.to_parquet(parquet, index=False)
+    code, err, out = _prepare(cli, tmp_path, parquet)
+    _assert_refused(code, err, out, "column(s) ['signup'] hold dates or times")
+    code, err, out = _prepare(cli, tmp_path, raw, drop_columns=["signup"])
+    assert (code, err) == (0, "")
+    assert "signup" not in (out / "schema.json").read_text()
+
+
+def test_a_free_text_column_is_refused_unless_dropped_or_the_id(
+    cli: Cli, tmp_path: Path, sample: pd.DataFrame
+) -> None:
+    """A text column whose values nearly all differ is refused, suggesting drop_columns or
+    id_column; as either it is accepted, and never a feature."""
+    sample["note"] = [f"called on day {i}, asked about the bill" for i in range(len(sample))]
+    raw = _csv(tmp_path, sample)
+    code, err, out = _prepare(cli, tmp_path, raw)
+    _assert_refused(
+        code, err, out, "column(s) ['note'] look like free text", "data.drop_columns", "id_column"
+    )
+    for fix in ({"drop_columns": ["note"]}, {"id_column": "note"}):
+        code, err, out = _prepare(cli, tmp_path, raw, **fix)
+        assert (code, err) == (0, ""), fix
+        schema = json.loads((out / "schema.json").read_text())
+        assert "note" not in schema["numeric"] + schema["categorical"]
+
+
+def test_drop_columns_must_exist_and_must_not_be_used(
+    cli: Cli, tmp_path: Path, sample: pd.DataFrame, names: Names
+) -> None:
+    """data.drop_columns naming an absent column, or the target, is refused."""
+    raw = _csv(tmp_path, sample)
+    code, err, out = _prepare(cli, tmp_path, raw, drop_columns=["no_such_column"])
+    _assert_refused(code, err, out, "data.drop_columns names ['no_such_column']")
+    code, err, out = _prepare(cli, tmp_path, raw, drop_columns=[names.target])
+    _assert_refused(code, err, out, f"drop_columns also names ['{names.target}']")
+
+
+def test_spaces_around_header_names_are_stripped_with_a_warning(
+    cli: Cli, tmp_path: Path, sample: pd.DataFrame, names: Names
+) -> None:
+    """A header name with spaces around it is used without them, and a warning names it."""
+    raw = tmp_path / "raw.csv"
+    header, body = sample.to_csv(index=False).split("\n", 1)
+    raw.write_text(header.replace(names.number, f"{names.number}  ") + "\n" + body)
+    code, err, out = _prepare(cli, tmp_path, raw)
+    assert code == 0, err
+    assert err.startswith("warning: ")
+    assert f"spaces around column name(s) ['{names.number}  '] removed" in err
+    assert names.number in json.loads((out / "schema.json").read_text())["numeric"]
+
+
+def test_names_with_inner_spaces_and_other_scripts_work(
+    cli: Cli, tmp_path: Path, sample: pd.DataFrame, names: Names
+) -> None:
+    """Column names with inner spaces and non-ASCII letters are features like any other."""
+    renamed = {names.number: "Kunden Dauer", sample.columns[-1]: "größe_€"}
+    raw = _csv(tmp_path, sample.rename(columns=renamed))
+    code, err, out = _prepare(cli, tmp_path, raw)
+    assert (code, err) == (0, "")
+    schema = json.loads((out / "schema.json").read_text(encoding="utf-8"))
+    assert {"Kunden Dauer", "größe_€"} <= set(schema["numeric"] + schema["categorical"])
+
+
+def test_line_number_after_a_quoted_line_break(
+    cli: Cli, tmp_path: Path, sample: pd.DataFrame, names: Names
+) -> None:
+    """A quoted value spanning two lines moves every later row down a line: the error names
+    the line the bad row is really on."""
+    sample["note"] = "called"
+    sample.loc[1, "note"] = "called twice:\nmonday and tuesday"
+    sample[names.number] = sample[names.number].astype(object)
+    sample.loc[5, names.number] = "twelve"
+    code, err, out = _prepare(cli, tmp_path, _csv(tmp_path, sample))
+    _assert_refused(code, err, out, f"column '{names.number}' at line 8", "'twelve'")
+
+
+@pytest.mark.parametrize(
+    ("kind", "values"),
+    [
+        ("list", [[1, 2]] * 300),
+        ("struct", [{"a": 1}] * 300),
+        ("bytes", [b"\x00\x01"] * 300),
+    ],
+)
+def test_a_nested_parquet_column_is_refused_unless_dropped(
+    cli: Cli, tmp_path: Path, sample: pd.DataFrame, kind: str, values: list[object]
+) -> None:
+    """A Parquet column of lists, structs or bytes is refused by name; dropped, it is gone."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(sample, preserve_index=False).append_column(
+        "extra", pa.array(values)
+    )
+    raw = tmp_path / "raw.parquet"
+    pq.write_table(table, raw)
+    code, err, out = _prepare(cli, tmp_path, raw)
+    _assert_refused(code, err, out, "column(s) 'extra'", "hold lists, structs or bytes")
+    code, err, out = _prepare(cli, tmp_path, raw, drop_columns=["extra"])
+    assert (code, err) == (0, ""), kind
+
+
+def test_a_parquet_decimal_column_is_a_number(
+    cli: Cli, tmp_path: Path, sample: pd.DataFrame
+) -> None:
+    """Decimal values (as databases export money) are read as numbers."""
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    amounts = pa.array([decimal.Decimal(i) / 4 for i in range(len(sample))], pa.decimal128(10, 2))
+    table = pa.Table.from_pandas(sample, preserve_index=False).append_column("amount", amounts)
+    raw = tmp_path / "raw.parquet"
+    pq.write_table(table, raw)
+    code, err, out = _prepare(cli, tmp_path, raw)
+    assert (code, err) == (0, "")
+    assert "amount" in json.loads((out / "schema.json").read_text())["numeric"]

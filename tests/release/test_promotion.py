@@ -7,9 +7,8 @@ recorded in dvc.lock with a real `dvc commit`, instead of a full `dvc repro` per
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +21,15 @@ from gitops_ml.core.errors import ConcurrentChangeError, UserError
 from gitops_ml.core.model import features
 from gitops_ml.core.params import Params, load_params
 from gitops_ml.core.schema import FeatureSchema
-from gitops_ml.infra import tracking
+from gitops_ml.infra import lineage, model_source, tracking
 from gitops_ml.infra.files import md5
-from gitops_ml.infra.model_files import load_model, save_model
-from gitops_ml.pipeline.train import fit
+from gitops_ml.infra.model_files import load_model, trusted_names
 from gitops_ml.release import promotion, rollback, status
 from gitops_ml.release.registry import CHALLENGER, CHAMPION, PREVIOUS, ModelRegistry
 
-from ..conftest import BIN, ROOT, copy_project, run
-from ..support.serving import free_port, start_mlflow_server
+from ..conftest import BIN, ROOT, run
+from ..support.promotion import build_variant, git_out, promote_here, tags_of
+from ..support.serving import free_port
 from ..workflows.act import STANDINS, run_workflow
 from ..workflows.github import FakeGitHub, push_event, workflow_dispatch_event
 
@@ -39,117 +38,6 @@ from ..workflows.github import FakeGitHub, push_event, workflow_dispatch_event
 WORSE = {"max_iter": 3, "max_leaf_nodes": 4}
 WEAK = {"max_iter": 20, "max_leaf_nodes": 2}
 BETTER = {"max_iter": 30, "max_leaf_nodes": 8, "learning_rate": 0.1}
-
-
-@pytest.fixture(scope="module")
-def mlflow_server(
-    tmp_path_factory: pytest.TempPathFactory, tool_env: dict[str, str]
-) -> Iterator[str]:
-    """A registry of this module's own on a real MLflow server; yields its URI."""
-    with start_mlflow_server(tmp_path_factory.mktemp("mlflow-server"), tool_env) as server:
-        yield server.uri
-
-
-@pytest.fixture
-def env(
-    mlflow_server: str, tool_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> dict[str, str]:
-    """Environment pointing both subprocesses and in-process calls at the server."""
-    for key, value in tool_env.items():
-        if key.startswith(("GIT_", "DVC_", "MLFLOW_")) or key == "HOME":
-            monkeypatch.setenv(key, value)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
-    monkeypatch.delenv("PR_NUMBER", raising=False)
-    return {**tool_env, "MLFLOW_TRACKING_URI": mlflow_server}
-
-
-def _git(repo: Path, env: dict[str, str], *args: str) -> str:
-    return run(["git", *args], repo, env).stdout.strip()
-
-
-def _set_params(repo: Path, model_name: str) -> Params:
-    raw = yaml.safe_load((repo / "params.yaml").read_text())
-    raw["registry"].update({"model_name": model_name, "metric": "roc_auc"})
-    raw["gates"]["floors"] = {"roc_auc": 0.75}
-    raw["registry"].update({"margin": 0.0, "noise": 1.0})
-    raw["evaluate"]["bootstrap"] = 30  # enough for the decisions below, and quick
-    (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    return load_params(repo / "params.yaml")
-
-
-@pytest.fixture(scope="module")
-def prepared_repo(tmp_path_factory: pytest.TempPathFactory, tool_env: dict[str, str]) -> Path:
-    """A git copy of the project after a real `dvc repro prepare` (models come per test)."""
-    repo = copy_project(tmp_path_factory.mktemp("prepared"), tool_env)
-    run(["dvc", "repro", "-q", "prepare"], repo, tool_env)
-    return repo
-
-
-@pytest.fixture
-def make_repo(
-    prepared_repo: Path, tmp_path: Path, env: dict[str, str], request: Any
-) -> Callable[[], Path]:
-    """Factory: a copy of the prepared repository whose `origin` is a bare repo (one per test)."""
-    model_name = f"m-{request.node.name.replace('_', '-')}"[:60].rstrip("-")
-    origin = tmp_path / "origin.git"
-
-    def make() -> Path:
-        repo = tmp_path / f"repo{len(list(tmp_path.glob('repo*')))}"
-        shutil.copytree(prepared_repo, repo, symlinks=True)
-        _set_params(repo, model_name)
-        _git(repo, env, "add", "-A")
-        _git(repo, env, "commit", "-q", "-m", "Registry settings for tests")
-        if not origin.exists():
-            run(["git", "init", "-q", "--bare", str(origin)], tmp_path, env)
-            _git(repo, env, "remote", "add", "origin", str(origin))
-            _git(repo, env, "push", "-q", "origin", "main")
-        else:
-            _git(repo, env, "remote", "add", "origin", str(origin))
-            _git(repo, env, "fetch", "-q", "origin")
-            _git(repo, env, "reset", "-q", "--hard", "origin/main")
-        return repo
-
-    return make
-
-
-def build_variant(repo: Path, env: dict[str, str], message: str, **model: Any) -> str:
-    """Train a model variant in-process, record it in dvc.lock, commit; return the commit."""
-    raw = yaml.safe_load((repo / "params.yaml").read_text())
-    raw["train"]["model"].update(model)
-    (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    params = load_params(repo / "params.yaml")
-    prepared = repo / "data" / "prepared"
-    schema = FeatureSchema.read(prepared / "schema.json")
-    train = pd.read_parquet(prepared / "train.parquet")
-    save_model(fit(train, schema, params.train, params.seed), repo / "models" / "model.skops")
-    run(["dvc", "commit", "-q", "-f", "train"], repo, env)
-    _git(repo, env, "add", "-A")
-    _git(repo, env, "commit", "-q", "-m", message)
-    return _git(repo, env, "rev-parse", "HEAD")
-
-
-def _paths(repo: Path) -> promotion.Paths:
-    return promotion.Paths(
-        repo=repo,
-        model=repo / "models" / "model.skops",
-        prepared=repo / "data" / "prepared",
-        lock=repo / "dvc.lock",
-        requirements=repo / "requirements" / "requirements.txt",
-        out=repo / "reports" / "promotion",
-    )
-
-
-def promote_here(repo: Path, monkeypatch: pytest.MonkeyPatch) -> promotion.Outcome:
-    """Run `promote` in-process from the repository root, as the CLI does."""
-    monkeypatch.chdir(repo)
-    return promotion.promote(_paths(repo), load_params(repo / "params.yaml"))
-
-
-def _tags(origin: Path, env: dict[str, str]) -> dict[str, str]:
-    """Tag → commit of every tag a repository holds."""
-    fmt = "%(refname:short) %(*objectname)"
-    out = run(["git", "for-each-ref", f"--format={fmt}", "refs/tags"], origin, env).stdout
-    return dict(line.split(" ", 1) for line in out.splitlines())
 
 
 @pytest.mark.example_data  # the variants' AUC order holds on the example
@@ -180,6 +68,7 @@ def test_promotion_lifecycle(
         example=features(pd.read_parquet(prepared / "test.parquet"), schema).head(5),
         params=load_params(repo / "params.yaml"),
         data_files=[prepared / "train.parquet", prepared / "test.parquet"],
+        trusted_types=trusted_names(),
     )
     first = promote_here(repo, monkeypatch)
     assert first.decision.promote
@@ -215,7 +104,8 @@ def test_promotion_lifecycle(
     assert reg.get("2").run_id not in (None, run_id)
 
     # A commit that leaves the model as it is registers nothing.
-    _git(repo, env, "commit", "-q", "--allow-empty", "-m", "Docs only")
+    git_out(repo, env, "commit", "-q", "--allow-empty", "-m", "Docs only")
+    git_out(repo, env, "push", "-q", "origin", "main")
     same = promote_here(repo, monkeypatch)
     assert (same.version, same.decision.promote) == ("2", False)
     assert same.decision.reason == "same model file as champion v2: nothing registered"
@@ -248,7 +138,7 @@ def test_promotion_lifecycle(
 
     # 5. Rollback through rollback.yml under act (GitHub stood in), dispatched with a reason
     # full of shell syntax that must be recorded verbatim; then roll forward to v2 in-process.
-    _git(repo, env, "push", "-q", "origin", "main")
+    git_out(repo, env, "push", "-q", "origin", "main")
     hub = FakeGitHub(root=repo.parent, env=tool_env)
     hub.api.mkdir()
     reason = 'p99 latency $(touch pwned) `touch pwned` "quoted"'
@@ -301,10 +191,10 @@ def test_promotion_lifecycle(
         (f"{name}#prod#3", c1),
         (f"{name}#prod#4", c2),
     ]
-    assert c3 not in _git(clone, env, "tag", "--points-at", c3)
-    message = _git(clone, env, "tag", "-l", "--format=%(contents)", f"{name}@v1.1.0")
+    assert c3 not in git_out(clone, env, "tag", "--points-at", c3)
+    message = git_out(clone, env, "tag", "-l", "--format=%(contents)", f"{name}@v1.1.0")
     assert f"# Model card: {name} v2" in message
-    rolled = _git(clone, env, "tag", "-l", "--format=%(contents)", f"{name}#prod#3")
+    rolled = git_out(clone, env, "tag", "-l", "--format=%(contents)", f"{name}#prod#3")
     assert reason in rolled
 
     # 8. `gitops-ml registry` shows the state and the history.
@@ -322,10 +212,11 @@ def test_racing_promotions_leave_consistent_aliases(
     each sees the other's result, and aliases, history and origin's tags agree."""
     a = make_repo()
     b = make_repo()
-    commits = {
-        "a": build_variant(a, env, "Variant A", **WEAK),
-        "b": build_variant(b, env, "Variant B", **BETTER),
-    }
+    # Two merges in a row: B on top of A, both on main (only merged commits are promoted).
+    commits = {"a": build_variant(a, env, "Variant A", **WEAK)}
+    git_out(b, env, "pull", "-q", "--ff-only", "origin", "main")
+    commits["b"] = build_variant(b, env, "Variant B", **BETTER)
+    git_out(a, env, "fetch", "-q", "origin")
     procs = {
         key: subprocess.Popen(
             [str(BIN / "gitops-ml"), "promote"],
@@ -358,7 +249,7 @@ def test_racing_promotions_leave_consistent_aliases(
     if second["action"] == "promote":
         assert aliases[PREVIOUS] == first["version"]
     # origin holds one prod assignment per promotion, the last one on the champion's commit.
-    tags = _tags(a.parent / "origin.git", env)
+    tags = tags_of(a.parent / "origin.git", env)
     promotions = [e for e in events if e["action"] == "promote"]
     prod = sorted(tag for tag in tags if "#prod#" in tag)
     assert prod == [f"{name}#prod#{n}" for n in range(1, len(promotions) + 1)]
@@ -379,7 +270,7 @@ def _registered(env: dict[str, str]) -> list[Any]:
 def test_lock_is_exclusive_and_alias_move_is_compare_and_set(mlflow_server: str) -> None:
     """A second holder waits and then fails naming the first; a stale champion is not moved."""
     reg = ModelRegistry("m-lock-test", mlflow_server)
-    held = pytest.raises(UserError, match=r"promotion lock held by .* pid \d+")
+    held = pytest.raises(UserError, match=r"promotion lock held by .* pid \d+ for more than 1 s")
     with reg.lock(), held, reg.lock(timeout=0.6):
         pass  # pragma: no cover
     with reg.lock(timeout=1):  # released: acquirable again
@@ -488,7 +379,7 @@ def test_promote_workflow_without_a_tracking_server(
     )  # fmt: skip
     assert done.job_results == {"promote": "success"}, done.explain()
     name = load_params(repo / "params.yaml").registry.model_name  # the example: churn-classifier
-    tags = _tags(hub.origin, tool_env)
+    tags = tags_of(hub.origin, tool_env)
     assert tags == {f"{name}#prod#1": head, f"{name}@v1.0.0": head}
     registry_cache = [c for c in done.calls("cache") if c["inputs"]["key"].startswith("registry-")]
     assert registry_cache[0]["inputs"]["path"].split() == ["mlflow.db", "mlruns"]
@@ -508,6 +399,43 @@ def test_promote_workflow_without_a_tracking_server(
     decision = json.loads((done.artifact("promotion") / "decision.json").read_text())
     assert decision["promoted"] is True
     assert decision["gto_tags"] == [f"{name}@v1.0.0", f"{name}#prod#1"]
+
+
+@pytest.mark.slow
+def test_promote_workflow_reads_the_bar_from_main_before_the_push(
+    repo_copy: Callable[[], Path], tmp_path: Path, tool_env: dict[str, str]
+) -> None:
+    """promote.yml hands the push's `before` to `promote`: a pushed commit that lowers the
+    floors (params only, no stage changed) is judged by the floors main had before it."""
+    repo = repo_copy()
+    remote = tmp_path / "dvc-remote"
+    run(["dvc", "remote", "add", "--local", "ci", str(remote)], repo, tool_env)
+    run(["dvc", "push", "-q", "--run-cache", "-r", "ci"], repo, tool_env)
+    raw = yaml.safe_load((repo / "params.yaml").read_text())
+    raw["gates"]["floors"] = {"roc_auc": 0.99}  # a bar no model of the example clears
+    (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    run(["git", "commit", "-q", "-am", "A strict bar"], repo, tool_env)
+    hub = FakeGitHub.create(tmp_path / "github", repo, tool_env)
+    before = hub.sha("refs/heads/main")
+    raw["gates"]["floors"] = {"roc_auc": 0.5}
+    (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    run(["git", "commit", "-q", "-am", "Lower the bar (#6)"], repo, tool_env)
+    run(["git", "push", "-q", "origin", "main"], repo, tool_env)
+    head = hub.sha("refs/heads/main")
+    event = push_event(ref="refs/heads/main", before=before, after=head)
+    done = run_workflow(
+        WORKFLOWS / "promote.yml", "push", event,
+        workdir=repo, github=hub, scratch=tmp_path / "act", env=tool_env,
+        secrets={"DVC_REMOTE_URL": str(remote)},
+    )  # fmt: skip
+    assert done.job_results == {"promote": "success"}, done.explain()
+    decision = json.loads((done.artifact("promotion") / "decision.json").read_text())
+    assert decision["promoted"] is False
+    assert decision["reason"].startswith("fails the floors: roc_auc")
+    assert decision["bar"]["commit"] == before
+    assert decision["bar"]["floors"] == {"roc_auc": 0.99}
+    assert tags_of(hub.origin, tool_env) == {}
+    assert "not promoted" in done.summary
 
 
 def test_release_step_publishes_once(tmp_path: Path, tool_env: dict[str, str]) -> None:
@@ -544,3 +472,32 @@ def test_release_step_publishes_once(tmp_path: Path, tool_env: dict[str, str]) -
     missing = run([script, "release"], work, {**env, "TAG": "m@v9.0.0"}, check=False)
     assert missing.returncode == 1
     assert "doesn't exist in the repo" in missing.stderr
+
+
+def test_unfinished_and_model_less_runs_are_never_registered(
+    make_repo: Callable[[], Path], env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run killed while logging the model (RUNNING, no artifacts) and an evaluate-only run
+    carry the model file's hash, yet promotion logs the model to a new run and registers that;
+    the version is read back from the registry, and its file's hash recorded."""
+    repo = make_repo()
+    build_variant(repo, env, "A model", **BETTER)
+    model_md5 = md5(repo / "models" / "model.skops")
+    params = load_params(repo / "params.yaml")
+    reg = ModelRegistry(params.registry.model_name, env["MLFLOW_TRACKING_URI"])
+    experiment = reg.client.get_experiment_by_name(params.mlflow.experiment)
+    exp_id = (
+        experiment.experiment_id
+        if experiment
+        else reg.client.create_experiment(params.mlflow.experiment)
+    )
+    killed = reg.client.create_run(exp_id, tags={lineage.MODEL_MD5: model_md5}).info.run_id
+    evaluated = reg.client.create_run(exp_id, tags={lineage.MODEL_MD5: model_md5}).info.run_id
+    reg.client.log_metric(evaluated, "roc_auc", 0.9)
+    reg.client.set_terminated(evaluated)
+    outcome = promote_here(repo, monkeypatch)
+    version = reg.get(outcome.version)
+    assert version.run_id not in (killed, evaluated)
+    assert reg.client.get_run(version.run_id).info.status == "FINISHED"
+    loaded = model_source.fetch(f"models:/{reg.name}/{version.version}")
+    assert version.tags[lineage.ARTIFACT_SHA256] == loaded.sha256

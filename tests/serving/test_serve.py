@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -299,6 +301,115 @@ class _LiveServer:
     def __exit__(self, *_: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"],
+)
+def test_a_body_that_is_not_json_gets_415(
+    client: TestClient, trained: Trained, content_type: str
+) -> None:
+    """A body declared as anything but JSON is refused with 415, naming the header; the
+    record itself would have been scored."""
+    body = json.dumps(trained.records(1)[0]).encode()
+    answer = client.post("/predict", content=body, headers={"content-type": content_type})
+    assert answer.status_code == 415
+    [problem] = answer.json()["detail"]
+    assert problem["loc"] == ["header", "content-type"]
+    assert content_type in problem["msg"]
+    assert problem["type"] == "unsupported_media"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "application/json; charset=utf-8", "application/vnd.x+json"],
+)
+def test_json_bodies_are_scored_whatever_their_parameters(
+    client: TestClient, trained: Trained, content_type: str
+) -> None:
+    """application/json, with parameters or as a +json type, is read as JSON."""
+    body = json.dumps(trained.records(1)[0]).encode()
+    answer = client.post("/predict", content=body, headers={"content-type": content_type})
+    assert answer.status_code == 200
+    assert answer.json()["predictions"][0]["probability"] == expected(trained, 1)[0]
+
+
+def test_any_column_name_is_a_field_of_the_api() -> None:
+    """Column names pydantic would refuse or confuse as field names (a leading underscore,
+    a BaseModel attribute, spaces, other scripts) are the API's fields as they are."""
+    from gitops_ml.core.schema import FeatureSchema
+    from gitops_ml.serving.api_schema import record_model
+
+    names = ("_internal score", "model_config", "copy", "größe")
+    schema = FeatureSchema("y", "1", "0", names, ("kanal",))
+    reader = serve.RequestReader(record_model(schema), LIMITS)
+    body = json.dumps({"_internal score": 1.5, "model_config": 2, "copy": None, "größe": 3,
+                       "kanal": "web"})  # fmt: skip
+    assert reader.records(body.encode()) == [
+        {"_internal score": 1.5, "model_config": 2.0, "copy": None, "größe": 3.0, "kanal": "web"}
+    ]
+    assert list(record_model(schema).model_json_schema()["properties"]) == [*names, "kanal"]
+    with pytest.raises(serve.RejectedError) as refused:
+        reader.records(b'{"copy": 1}')
+    assert {tuple(p["loc"]) for p in refused.value.errors} >= {("body", "_internal score")}
+
+
+def _adversarial(trained: Trained) -> dict[str, tuple[bytes, int]]:
+    record = trained.records(1)[0]
+    number, category = trained.schema.numeric[0], trained.schema.categorical[0]
+    return {
+        "JSON nested past the parser's depth": (b'{"a":' * 5000 + b"1" + b"}" * 5000, 400),
+        "bytes that are not UTF-8": (b'{"' + category.encode() + b'": "\xff\xfe"}', 400),
+        "a byte-order mark before the JSON": (b"\xef\xbb\xbf" + json.dumps(record).encode(), 400),
+        "an integer beyond a float": (json.dumps({**record, number: 10**400}).encode(), 422),
+        "a list holding null": (b"[null]", 422),
+        "records nested in a list": (json.dumps([[record]]).encode(), 422),
+        "an id that is an object": (json.dumps({**record, ID: {"a": 1}}).encode(), 422),
+        "a body that is one long string": (json.dumps("x" * 70_000).encode(), 413),
+    }
+
+
+def test_adversarial_bodies_get_a_4xx_naming_the_problem(
+    client: TestClient, trained: Trained
+) -> None:
+    """Bodies from an adversarial pass (depth, encoding, magnitude, shape, size) are refused
+    with the 4xx their problem calls for, each with a `detail` saying where."""
+    for case, (body, status) in _adversarial(trained).items():
+        answer = client.post("/predict", content=body, headers={"content-type": "application/json"})
+        assert answer.status_code == status, (case, answer.text)
+        assert answer.json()["detail"][0]["loc"][0] == "body", case
+
+
+def test_a_client_that_hangs_up_mid_body_is_not_a_server_error(
+    trained: Trained, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that promises a body and disconnects halfway is logged in one line and
+    counted apart from requests: no 500, no traceback."""
+    caplog.set_level(logging.INFO)
+    with _LiveServer(make_app(trained)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                sock.sendall(
+                    b"POST /predict HTTP/1.1\r\nHost: test\r\n"
+                    b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+                    b'{"tenure": 1'
+                )
+                time.sleep(0.2)  # the server is reading the body when the client goes
+        metrics = ""
+        for _ in range(100):
+            metrics = httpx.get(f"{url}/metrics").text
+            if 'gitops_ml_client_disconnects_total{path="/predict"} 3.0' in metrics:
+                break
+            time.sleep(0.05)
+        assert 'gitops_ml_client_disconnects_total{path="/predict"} 3.0' in metrics
+        assert 'path="/predict",status=' not in metrics
+        assert httpx.post(f"{url}/predict", json=trained.records(1)).status_code == 200
+    lines = [r.getMessage() for r in caplog.records if "disconnected" in r.getMessage()]
+    assert lines == ["POST /predict: the client disconnected before the body ended; ignored"] * 3
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def _fuzz(op: Any, mode: Any, url: str, checks: list[Any], examples: int) -> int:

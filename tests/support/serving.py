@@ -19,7 +19,7 @@ from gitops_ml.core.dataset import prepare
 from gitops_ml.core.params import Params, load_params
 from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.infra import tracking as track
-from gitops_ml.infra.model_files import save_model
+from gitops_ml.infra.model_files import save_model, trusted_names
 from gitops_ml.infra.tables import read_table
 from gitops_ml.pipeline.train import fit
 
@@ -213,6 +213,7 @@ def register(model: Trained, server: MlflowServer, alias: str = "champion") -> s
             example=model.test[list(model.schema.features)].head(5),
             params=model.params,
             data_files=[model.root / "data" / "prepared" / "train.parquet"],
+            trusted_types=trusted_names(),
             schema=model.schema,
         )
         import mlflow

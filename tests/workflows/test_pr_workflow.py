@@ -348,6 +348,31 @@ def test_fork_pr_is_reproduced_without_secrets_and_judged_with_a_comment(
     assert gate_statuses(hub, event) == ["pending", "success"]
 
 
+def test_fork_pr_never_gets_the_credentials_even_when_secrets_are_sent_to_forks(
+    team: Team, improved: Path, tmp_path: Path
+) -> None:
+    """A repository set to send secrets to fork pull requests still gives a fork's code none:
+    the reproduce step sees no DVC remote and no tracking server (the unreachable server in the
+    secret would fail the job if it were used) and the job reproduces in the workspace."""
+    hub = FakeGitHub.create(tmp_path / "github", team.main, team.env)
+    event = hub.open_pull_request(16, improved, "better-model", fork="someone/churn")
+    secrets = {
+        "DVC_REMOTE_URL": str(team.remote),
+        "AWS_ACCESS_KEY_ID": "AKIA-should-not-reach-a-fork",
+        "AWS_SECRET_ACCESS_KEY": "secret-should-not-reach-a-fork",
+        "MLFLOW_TRACKING_URI": "http://127.0.0.1:9/should-not-reach-a-fork",
+        "MLFLOW_TRACKING_USERNAME": "ci",
+        "MLFLOW_TRACKING_PASSWORD": "password-should-not-reach-a-fork",
+    }
+
+    done = review(improved, hub, event, team, tmp_path / "act", secrets=secrets, token="read")
+
+    assert done.job_results == {"review": "success"}, done.explain()
+    assert "No DVC remote configured" in done.output
+    assert "DVC remote configured:" not in done.output
+    assert "should-not-reach-a-fork" not in done.output
+
+
 def test_stale_dvc_lock_fails_with_the_command_to_fix_it(
     team: Team, improved: Path, tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ so a dataset that init accepts is one that `dvc repro` prepares.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 from sklearn.model_selection import train_test_split
 
+from gitops_ml.core.columns import as_numbers, check_ids, check_usable, check_values, drop
 from gitops_ml.core.errors import DataError
 from gitops_ml.core.params import DataParams
 from gitops_ml.core.schema import ROW_KEY, FeatureSchema, with_statistics
@@ -121,12 +123,20 @@ def validate(table: Table, schema: FeatureSchema, max_missing: float) -> pd.Data
         ignore_na=False,
         error=f"more than {max_missing:.0%} of values missing (data.max_missing)",
     )
+    # "inf" and numbers beyond a float's range (1e400) read as infinite: no model can use them.
+    # (Read as numbers here, so that a value that is no number at all is only reported once.)
+    finite_check = pa.Check(
+        lambda s: ~np.isinf(pd.Series(pd.to_numeric(s, errors="coerce"), dtype="float64")),
+        element_wise=False,
+        ignore_na=True,
+        error="finite numbers",
+    )
     columns: dict[str, pa.Column] = {
         schema.target: pa.Column(
             "string", checks=pa.Check.isin(labels), nullable=False, coerce=True
         ),
         **{
-            col: pa.Column(float, checks=missing_check, nullable=True, coerce=True)
+            col: pa.Column(float, checks=[missing_check, finite_check], nullable=True, coerce=True)
             for col in schema.numeric
         },
         **{
@@ -177,6 +187,8 @@ def _describe_failures(
             what = "values must not be missing"
         elif "coerce_dtype" in check or "dtype" in check:
             what = f"expected numbers, got {values}"
+        elif check == "finite numbers":
+            what = f"expected finite numbers, got {values}"
         else:
             what = check
         lines.append(f"  column {column!r}{at}{more}: {what}")
@@ -209,9 +221,21 @@ def split(
             f"column {target!r}: each class needs at least two rows to split, "
             f"got {counts.to_dict()}"
         )
-    train, test = train_test_split(
-        frame, test_size=test_size, random_state=seed, stratify=frame[target]
-    )
+    rows, classes = len(frame), len(counts)
+    held_out = math.ceil(test_size * rows)  # as scikit-learn rounds it
+    if held_out < classes or rows - held_out < classes:
+        raise DataError(
+            f"data.test_size {test_size}: of {rows} rows it holds out {held_out} for testing "
+            f"and keeps {rows - held_out} for training, and each needs at least {classes} (one "
+            f"per class); choose a test_size between {classes / rows:.4g} and "
+            f"{1 - classes / rows:.4g}"
+        )
+    try:
+        train, test = train_test_split(
+            frame, test_size=test_size, random_state=seed, stratify=frame[target]
+        )
+    except ValueError as exc:  # a split scikit-learn cannot stratify, said in its words
+        raise DataError(f"data.test_size {test_size}: cannot split {rows} rows: {exc}") from None
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 
@@ -220,12 +244,18 @@ def prepare(
 ) -> tuple[pd.DataFrame, pd.DataFrame, FeatureSchema]:
     """Pure core of the stage: cleaned, validated, split data and the schema it follows.
 
-    Each split keeps the key of its rows (`ROW_KEY`), computed from the values as read.
+    Each split keeps the key of its rows (`ROW_KEY`), computed from the values as read (all
+    columns, so dropping one does not change the keys).
     """
     if ROW_KEY in table.frame.columns:
         raise DataError(f"{table.path}: column {ROW_KEY!r} is reserved; rename it")
-    cleaned = Table(frame=clean(table.frame), path=table.path)
+    kept = drop(table, params.drop_columns)
+    check_values(kept)
+    frame = clean(kept.frame.apply(as_numbers))
+    cleaned = Table(frame=frame, path=table.path, lines=table.lines)
     schema = infer_schema(cleaned.frame, params, table.path)
+    check_usable(cleaned, list(schema.numeric), list(schema.categorical))
+    check_ids(cleaned, schema.id_column)
     typed = validate(cleaned, schema, params.max_missing)
     typed.insert(0, ROW_KEY, row_keys(table.frame, params.id_column))
     train, test = split(typed, schema.target, params.test_size, seed)

@@ -56,6 +56,11 @@ class DataParams(_Section):
     categorical_features: list[str] | None = Field(
         default=None, description="Categorical feature columns; inferred from the data when absent."
     )
+    drop_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns `prepare` drops before anything else: ones a model cannot use "
+        "(dates, free text, identifiers other than `id_column`) or must not see.",
+    )
     test_size: float = Field(
         default=0.2, gt=0, lt=1, description="Fraction of rows held out for evaluation."
     )
@@ -72,6 +77,25 @@ class DataParams(_Section):
         if table_kind(raw) is None:
             raise ValueError(f"expected {EXPECTED}")
         return raw
+
+    @model_validator(mode="after")
+    def _roles_apart(self) -> DataParams:
+        # A column has one role: target, row identifier, feature, or dropped.
+        features = {*(self.numeric_features or []), *(self.categorical_features or [])}
+        if self.id_column is not None and self.id_column == self.target:
+            raise ValueError(f"id_column {self.id_column!r} is the target; expected another column")
+        if self.id_column is not None and self.id_column in features:
+            raise ValueError(
+                f"id_column {self.id_column!r} is also listed as a feature; an identifier is "
+                "never a feature"
+            )
+        if self.target in features:
+            raise ValueError(f"target {self.target!r} is also listed as a feature")
+        named = {self.target, *([self.id_column] if self.id_column else []), *features}
+        clash = sorted(named & set(self.drop_columns))
+        if clash:
+            raise ValueError(f"drop_columns also names {clash}, which params.yaml uses")
+        return self
 
 
 class LogisticRegressionParams(_Section):
@@ -480,10 +504,24 @@ def parse_params(text: str, where: str) -> Params:
         raise ParamsError(_describe(exc, where)) from None
 
 
-def load_params(path: Path = Path("params.yaml")) -> Params:
-    """Read and validate params.yaml; raise ParamsError naming the key on any problem."""
+def read_params_text(path: Path) -> str:
+    """The text of a params file; ParamsError when it is missing or not UTF-8."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ParamsError(f"{path}: file not found") from None
-    return parse_params(text, str(path))
+    except OSError as exc:
+        raise ParamsError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ParamsError(
+            f"{path}: line {line}: byte 0x{data[exc.start]:02x} is not UTF-8; save the file "
+            "as UTF-8 text"
+        ) from None
+
+
+def load_params(path: Path = Path("params.yaml")) -> Params:
+    """Read and validate params.yaml; raise ParamsError naming the key on any problem."""
+    return parse_params(read_params_text(path), str(path))

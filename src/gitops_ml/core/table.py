@@ -6,6 +6,7 @@ the same to the model whichever way it arrives.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,12 +22,15 @@ class Table:
 
     frame: pd.DataFrame
     path: Path
+    # The file line on which row i starts (CSV), from whoever read the file: a quoted value
+    # may span lines. Without it, row i is taken to be on line i + 2.
+    lines: Callable[[int], int] | None = None
 
     def where(self, index: object) -> str:
         """Human position of a row: the CSV line (header is line 1) or the 1-based row."""
         pos = int(index)  # type: ignore[call-overload]
         if table_kind(self.path) == "csv":
-            return f"line {pos + 2}"
+            return f"line {self.lines(pos) if self.lines is not None else pos + 2}"
         return f"row {pos + 1}"
 
 
@@ -48,10 +52,16 @@ def clean(frame: pd.DataFrame) -> pd.DataFrame:
                 continue  # numbers or dates as categories: nothing to strip
             labels = out[col].cat.categories.astype("str").str.strip()
             out[col] = recategorize(out[col], labels, pd.Index(labels[labels != ""].unique()))
-        elif is_text(out[col]):
+        elif is_text(out[col]) and _holds_text(out[col]):
             stripped = out[col].str.strip()
             out[col] = stripped.mask(stripped == "")
     return out
+
+
+def _holds_text(series: pd.Series) -> bool:
+    """Whether a text-typed column holds strings (or nothing): dates or decimals read from
+    Parquet arrive as objects too, and have no spaces to strip."""
+    return pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty", "mixed")
 
 
 def recategorize(series: pd.Series, labels: pd.Index, categories: pd.Index) -> pd.Series:

@@ -20,6 +20,9 @@ COMMIT = "git.commit"
 BRANCH = "git.branch"
 DIRTY = "git.dirty"
 MODEL_MD5 = "gitops_ml.model_md5"  # md5 of the model file, as dvc.lock records it
+# Versions: SHA-256 of the registered skops file, recorded by `promote` after reading it back from
+# the registry; every later load of the version checks it (infra/model_source).
+ARTIFACT_SHA256 = "gitops_ml.artifact_sha256"
 EXPERIMENT = "dvc.experiment"  # the DVC experiment that ran the stage, if any
 DATA_PREFIX = "data.md5."  # + path of a prepared split
 PREPARE_PREFIX = "dvc.prepare."  # + path of a dependency of the prepare stage

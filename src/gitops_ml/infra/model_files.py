@@ -1,27 +1,89 @@
 """Model files: saved with skops, byte-reproducibly, and loaded only through a trust policy.
 
 The one home of how a model becomes bytes and bytes become a model again: training saves here,
-and every command that loads a model file (evaluate, serve, predict, monitor, promote) loads
-it here, through the same check of the types the file holds.
+and every command that loads a model (evaluate, serve, predict, monitor, promote, rollback)
+loads it here, from a local file or from bytes read out of the registry.
+
+The trust policy is an exact allow-list. A model file may hold the classes the template's model
+building produces (`core.model.model_classes`, each through the one skops loader that rebuilds
+it), numpy arrays, numpy number and boolean scalars, dtypes and random generators, and Python
+containers, and nothing else. The file's schema is read and checked before skops constructs a
+single object, so a file that names any other type (a function of numpy, scipy or scikit-learn
+that runs a string, say) is refused before anything in it can run. Pickle is never used.
 """
 
 from __future__ import annotations
 
+import functools
 import io
+import json
 import re
 import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from sklearn._loss._loss import CyLossFunction
+from sklearn.tree._tree import Tree
+
 from gitops_ml.core.errors import ModelError
+from gitops_ml.core.model import model_classes
 from gitops_ml.infra.files import write_bytes
 
 # skops is imported inside the functions that use it: it enumerates every estimator on import
-# (over a second), and this module is loaded by every command through `tracking`.
+# (over a second), and `evaluate` imports this module before it knows it needs to load.
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
-# Types a model file of this pipeline may hold. skops refuses any other type unless trusted,
-# which keeps a tampered file from running code or reading out of bounds when loaded.
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.")
+# Python containers and numpy's own objects, by the skops loader that rebuilds each: none of
+# them calls anything the file names.
+_STRUCTURE = frozenset(
+    {
+        ("DictNode", "builtins.dict"),
+        ("ListNode", "builtins.list"),
+        ("TupleNode", "builtins.tuple"),
+        ("SliceNode", "builtins.slice"),
+        ("TypeNode", "builtins.str"),
+        ("DTypeNode", "numpy.dtype"),
+        # skops itself checks that the generator's bit generator is one of numpy's.
+        ("RandomGeneratorNode", "numpy.random._generator.Generator"),
+    }
+)
+# Loaders that build nothing from the type they name: a JSON value (parsed, never constructed)
+# and a reference to an object met earlier in the same file (checked where it was met).
+_NAMELESS = frozenset({"JsonNode", "CachedNode"})
+# An array's type: ndarray itself, or a numpy scalar made from a one-value array.
+_ARRAY = "NdArrayNode"
+
+
+def _name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _loader(cls: type) -> str:
+    # skops rebuilds scikit-learn's Cython trees and losses through their constructor, every
+    # other class from its state.
+    if issubclass(cls, Tree):
+        return "TreeNode"
+    if issubclass(cls, CyLossFunction):
+        return "LossNode"
+    return "ObjectNode"
+
+
+def _numpy_scalars() -> frozenset[str]:
+    kinds = {t for t in np.sctypeDict.values() if issubclass(t, np.number | np.bool_)}
+    return frozenset(f"numpy.{t.__name__}" for t in kinds)
+
+
+@functools.cache
+def allowed_types() -> frozenset[tuple[str, str]]:
+    """The (skops loader, type) pairs a model file may hold: what the template's models need."""
+    classes = {(_loader(cls), _name(cls)) for cls in model_classes()}
+    arrays = {(_ARRAY, name) for name in {"numpy.ndarray", *_numpy_scalars()}}
+    return frozenset(classes | arrays | _STRUCTURE)
+
+
+def trusted_names() -> list[str]:
+    """The type names of the allow-list, as skops and MLflow's `skops_trusted_types` take them."""
+    return sorted({name for _, name in allowed_types()})
 
 
 def save_model(model: Any, path: Path) -> None:
@@ -62,21 +124,62 @@ def canonical_skops(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def trusted_types(path: Path) -> list[str]:
-    """The non-default types in a skops file, refusing any outside scikit-learn and numpy."""
-    import skops.io
+def held_types(data: bytes, where: str) -> set[tuple[str, str]]:
+    """Every (skops loader, type) pair the schema of a skops file names, read as plain JSON."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            schema = json.loads(archive.read("schema.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{where}: not a skops model file ({exc})") from None
+    found: set[tuple[str, str]] = set()
+    pending: list[Any] = [schema]
+    while pending:  # iterative: a crafted file may nest deeper than Python recurses
+        node = pending.pop()
+        if isinstance(node, dict):
+            if "__loader__" in node:
+                found.add(
+                    (str(node["__loader__"]), f"{node.get('__module__')}.{node.get('__class__')}")
+                )
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return found
 
-    found = skops.io.get_untrusted_types(file=path)
-    unexpected = [t for t in found if not t.startswith(_TRUSTED_PREFIXES)]
-    if unexpected:
-        raise ModelError(f"{path}: refusing to load a model holding unexpected types {unexpected}")
-    return list(found)
+
+def refused_types(data: bytes, where: str) -> list[str]:
+    """The types of a skops file outside the allow-list, as `type (loader)`; empty when none."""
+    allowed = allowed_types()
+    return sorted(
+        f"{name} ({loader})"
+        for loader, name in held_types(data, where)
+        if loader not in _NAMELESS and (loader, name) not in allowed
+    )
+
+
+def load_model_bytes(data: bytes, where: str) -> Any:
+    """The model in a skops file's bytes, after the allow-list check; ModelError naming `where`."""
+    refused = refused_types(data, where)
+    if refused:
+        raise ModelError(
+            f"{where}: refusing to load a model file that holds types outside the template's "
+            f"models: {refused}. Only the classes `train.model.type` can build "
+            "(src/gitops_ml/core/model.py), numpy arrays and Python containers are loaded"
+        )
+    import skops.io
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    try:
+        return skops.io.loads(data, trusted=trusted_names())
+    except UntrustedTypesFoundException as exc:
+        raise ModelError(f"{where}: refusing to load a model file: {exc}") from None
+    except Exception as exc:  # a file of allowed types can still be malformed in any way
+        raise ModelError(
+            f"{where}: cannot be loaded as a model: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def load_model(path: Path) -> Any:
-    """Load a model saved by `save_model`."""
-    import skops.io
-
+    """Load a model file saved by `save_model`, through the allow-list."""
     if not path.is_file():
         raise ModelError(f"{path}: model file not found")
-    return skops.io.load(path, trusted=trusted_types(path))
+    return load_model_bytes(path.read_bytes(), str(path))

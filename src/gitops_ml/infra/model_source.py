@@ -1,8 +1,16 @@
-"""Where a model to score with comes from: a local `.skops` file or an MLflow model URI.
+"""Where a model to score with comes from: a local `.skops` file or an MLflow model URI, and
+the one way either is loaded.
 
 The one place that tells the two apart (a path ending in .skops is a model file; anything else,
 a URI with a scheme such as models:/ or runs:/ or a local MLflow model directory, is MLflow's)
-and loads either; serving, batch scoring and monitoring all load their model here.
+and loads either; serving, batch scoring, monitoring, promotion and rollback all load their
+model here, and every load goes through the allow-list of `model_files`.
+
+An MLflow model is read from its skops file alone: its MLmodel must declare the sklearn flavor
+serialized with skops. A pickle or cloudpickle flavor is refused, never read, and MLflow's own
+loader (which follows whatever the MLmodel declares, and trusts the types the MLmodel itself
+lists) is never called; pickle deserialization is switched off for MLflow in the process too.
+A registered version's file must hash to the SHA-256 recorded when `promote` registered it.
 
 A model comes with the feature schema it was trained on (the contract of the API and of batch
 scoring) and its lineage (version, git commit, data hashes, metrics), which `/metadata` reports.
@@ -13,6 +21,7 @@ For MLflow models the schema is read from the model's metadata, else from the ru
 from __future__ import annotations
 
 import json
+import logging
 import re
 import tempfile
 import warnings
@@ -23,9 +32,15 @@ from typing import Any
 from gitops_ml.core.errors import ModelError, UserError
 from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.infra import git, lineage
-from gitops_ml.infra.files import md5
-from gitops_ml.infra.model_files import load_model
-from gitops_ml.infra.tracking import SCHEMA_METADATA, client, tracking_uri
+from gitops_ml.infra.files import md5, sha256_bytes
+from gitops_ml.infra.model_files import load_model, load_model_bytes
+from gitops_ml.infra.tracking import (
+    SCHEMA_METADATA,
+    client,
+    forbid_pickle,
+    tracking_uri,
+    use_server,
+)
 
 # MLflow (over a second to import) is imported inside the functions that load from it: serving
 # or scoring a model file needs none of it.
@@ -36,6 +51,7 @@ _ALIAS = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/@]+)$")
 _VERSION = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
 _RUN = re.compile(r"^runs:/(?P<run>[^/]+)/(?P<path>.+)$")
 _NUMERIC_TYPES = {"double", "float", "long", "integer"}
+log = logging.getLogger("gitops_ml.model_source")
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,17 @@ class ModelRef:
     name: str
     version: str
     run_id: str | None = None
+    registered: bool = False  # a registry version: its file's hash is checked
+    sha256: str | None = None  # recorded when it was registered (None: registered before that)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A model read from MLflow: the fitted pipeline, its MLmodel metadata and its file's hash."""
+
+    pipeline: Any
+    meta: Any
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -115,6 +142,8 @@ def _version_ref(found: Any) -> ModelRef:
         name=str(found.name),
         version=str(found.version),
         run_id=found.run_id or None,
+        registered=True,
+        sha256=(found.tags or {}).get(lineage.ARTIFACT_SHA256),
     )
 
 
@@ -133,8 +162,7 @@ def load_estimator(source: str) -> Any:
     """Only the fitted model of a file or URI, without its schema or lineage (monitoring)."""
     if is_local_file(source):
         return load_model(_model_file(source))
-    pipeline, _ = _fetch(resolve(source).uri)
-    return pipeline
+    return _fetch_ref(resolve(source)).pipeline
 
 
 def _load_file(ref: ModelRef, schema_path: Path, metrics_path: Path | None) -> LoadedModel:
@@ -166,13 +194,19 @@ def _load_file(ref: ModelRef, schema_path: Path, metrics_path: Path | None) -> L
     return LoadedModel(pipeline=load_model(Path(ref.uri)), schema=schema, info=info)
 
 
-def _fetch(uri: str) -> tuple[Any, Any]:
-    """The fitted model an MLflow URI names, and its MLmodel metadata."""
+def fetch(uri: str, expected_sha256: str | None = None) -> Fetched:
+    """The model an MLflow URI names, read from its skops file through the allow-list.
+
+    With `expected_sha256`, the file must have that hash (the one recorded at registration).
+    """
     import mlflow.artifacts
-    import mlflow.sklearn
     from mlflow.exceptions import MlflowException
     from mlflow.models import Model
 
+    forbid_pickle()
+    # models:/ URIs resolve through MLflow's process-wide registry URI, which earlier work in
+    # the process may have pointed elsewhere: point it (and the tracking URI) at ours.
+    use_server(tracking_uri())
     try:
         # The download is read into memory and removed: reloads must not pile up copies.
         with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="gitops-ml-") as tmp:
@@ -181,14 +215,58 @@ def _fetch(uri: str) -> tuple[Any, Any]:
                 artifact_uri=uri, tracking_uri=tracking_uri(), dst_path=tmp
             )
             meta = Model.load(local)
-            pipeline = mlflow.sklearn.load_model(local)
+            data = _skops_bytes(Path(local), meta, uri)
     except (MlflowException, OSError) as exc:
         raise ModelError(f"{uri}: cannot load the model from {tracking_uri()}: {exc}") from None
-    return pipeline, meta
+    digest = sha256_bytes(data)
+    if expected_sha256 is not None and digest != expected_sha256:
+        raise ModelError(
+            f"{uri}: refusing to load: its file's SHA-256 is {digest}, not the "
+            f"{expected_sha256} recorded when it was registered (the artifact changed since)"
+        )
+    return Fetched(pipeline=load_model_bytes(data, uri), meta=meta, sha256=digest)
+
+
+def _skops_bytes(root: Path, meta: Any, uri: str) -> bytes:
+    """The bytes of a logged model's skops file, refusing every other serialization."""
+    flavor = (meta.flavors or {}).get("sklearn")
+    if not isinstance(flavor, dict):
+        found = sorted(meta.flavors or {})
+        raise ModelError(
+            f"{uri}: not a scikit-learn model logged by `gitops-ml train` (flavors {found}); "
+            "refusing to load it"
+        )
+    kind = flavor.get("serialization_format")
+    if kind != "skops":
+        raise ModelError(
+            f"{uri}: the model is serialized as {kind!r}: refusing to unpickle it (loading a "
+            "pickle can run any code); only skops model files are loaded, log it again with "
+            "`gitops-ml train`"
+        )
+    name = flavor.get("pickled_model")
+    path = (root / str(name)).resolve()
+    if not isinstance(name, str) or not path.is_relative_to(root.resolve()) or not path.is_file():
+        raise ModelError(f"{uri}: its MLmodel names no model file inside the model ({name!r})")
+    return path.read_bytes()
+
+
+def _fetch_ref(ref: ModelRef) -> Fetched:
+    """Fetch a resolved model, checking a registry version's hash (legacy versions: warn)."""
+    fetched = fetch(ref.uri, ref.sha256)
+    if ref.registered and ref.sha256 is None:
+        log.warning(
+            "%s: no artifact hash was recorded when version %s was registered (an earlier "
+            "release): loaded through the type allow-list only; the next `gitops-ml promote` "
+            "records it",
+            ref.uri,
+            ref.version,
+        )
+    return fetched
 
 
 def _load_mlflow(ref: ModelRef) -> LoadedModel:
-    pipeline, meta = _fetch(ref.uri)
+    fetched = _fetch_ref(ref)
+    pipeline, meta = fetched.pipeline, fetched.meta
     run_id = ref.run_id or meta.run_id
     run = _run(run_id)
     schema, source = _schema(meta, run_id)

@@ -5,6 +5,7 @@ scoring), with one error naming the file for everything that can be wrong with i
 from __future__ import annotations
 
 import csv
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,40 @@ from gitops_ml.core.formats import EXPECTED, TableKind, table_kind
 from gitops_ml.core.table import Table
 
 _DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+# What reading a file that is not the table it claims to be raises: the file's fault, not ours.
+READ_ERRORS = (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError, pa.ArrowException)
+log = logging.getLogger("gitops_ml.tables")
+
+
+class CsvLines:
+    """The line of a CSV file on which each data row starts, found on first use.
+
+    A quoted value may hold line breaks, so row i is not always on line i + 2; the file is read
+    once more, only when an error needs a line number. Blank lines count as pandas skips them.
+    """
+
+    def __init__(self, path: Path) -> None:
+        """Line numbers of the rows of `path`."""
+        self.path = path
+        self._starts: list[int] | None = None
+
+    def __call__(self, row: int) -> int:
+        """The 1-based line on which 0-based data row `row` starts."""
+        if self._starts is None:
+            self._starts = self._scan()
+        return self._starts[row] if 0 <= row < len(self._starts) else row + 2
+
+    def _scan(self) -> list[int]:
+        starts: list[int] = []
+        with self.path.open(newline="", encoding="utf-8", errors="replace") as fh:
+            reader = csv.reader(fh)
+            next(reader, None)  # the header
+            consumed = reader.line_num
+            for record in reader:
+                if record and any(field.strip() for field in record):
+                    starts.append(consumed + 1)
+                consumed = reader.line_num
+        return starts
 
 
 def _kind(path: Path) -> TableKind:
@@ -48,15 +83,37 @@ def read_table(path: Path, *, text_as_category: bool = False) -> Table:
             frame = pd.read_parquet(path)
     except DataError:
         raise
-    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
+    except READ_ERRORS as exc:
         name = "CSV" if kind == "csv" else "Parquet"
         raise DataError(f"{path}: cannot be read as {name}: {exc}") from None
-    if frame.columns.duplicated().any():
-        dupes = sorted(set(frame.columns[frame.columns.duplicated()]))
-        raise DataError(f"{path}: duplicate column names {dupes}; expected unique names")
+    frame = _tidy_header(frame, path)
     if frame.empty:
         raise DataError(f"{path}: the file has a header but no data rows")
-    return Table(frame=frame, path=path)
+    return Table(frame=frame, path=path, lines=CsvLines(path) if kind == "csv" else None)
+
+
+def _tidy_header(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Column names stripped of surrounding spaces (with a warning); no empty or repeated one."""
+    names = [str(name) for name in frame.columns]
+    empty = [i + 1 for i, name in enumerate(names) if not name.strip()]
+    if empty:
+        raise DataError(
+            f"{path}: column(s) {empty} of the header (counting from 1) have no name; name "
+            "them, or remove them from the file"
+        )
+    stripped = [name.strip() for name in names]
+    changed = [name for name, new in zip(names, stripped, strict=True) if name != new]
+    if changed:
+        log.warning(
+            "%s: spaces around column name(s) %s removed; params.yaml names them without",
+            path,
+            changed,
+        )
+        frame = frame.set_axis(stripped, axis=1)
+    dupes = sorted({name for name in stripped if stripped.count(name) > 1})
+    if dupes:
+        raise DataError(f"{path}: duplicate column names {dupes}; expected unique names")
+    return frame
 
 
 def _text_columns(path: Path) -> list[str]:
@@ -69,9 +126,17 @@ def _text_columns(path: Path) -> list[str]:
 def _check_csv_header(path: Path) -> None:
     with path.open(newline="", encoding="utf-8") as fh:
         header = next(csv.reader(fh), [])
-    dupes = sorted({name for name in header if header.count(name) > 1})
+    # pandas would rename a repeated or empty name (`x.1`, `Unnamed: 3`): read it as written.
+    names = [name.strip() for name in header]
+    dupes = sorted({name for name in names if name and names.count(name) > 1})
     if dupes:
         raise DataError(f"{path}: duplicate column names {dupes}; expected unique names")
+    empty = [i + 1 for i, name in enumerate(names) if not name]
+    if empty and len(header) > 1:
+        raise DataError(
+            f"{path}: column(s) {empty} of the header (counting from 1) have no name; name "
+            "them, or remove them from the file"
+        )
     if len(header) == 1:
         for sep, name in _DELIMITERS.items():
             if sep in header[0]:
@@ -94,11 +159,36 @@ class Chunk:
 
 
 def read_columns(path: Path) -> list[str]:
-    """Column names of a CSV or Parquet file, read without loading its rows."""
+    """Column names of a CSV or Parquet file, read without loading its rows.
+
+    DataError for a name that repeats or is empty: which of two columns is meant cannot be told.
+    """
     if _kind(path) == "csv":
+        _check_csv_header(path)
         return list(pd.read_csv(path, nrows=0, skipinitialspace=True).columns)
 
-    return list(pq.ParquetFile(path).schema_arrow.names)
+    names = list(pq.ParquetFile(path).schema_arrow.names)
+    dupes = sorted({name for name in names if names.count(name) > 1})
+    if dupes:
+        raise DataError(f"{path}: duplicate column names {dupes}; expected unique names")
+    return names
+
+
+def nested_columns(path: Path, columns: list[str]) -> dict[str, str]:
+    """Columns of a Parquet file holding lists, structs, maps, bytes or dates, with their types.
+
+    No model column takes them (prepare refuses dates as features); a CSV holds none.
+    """
+    if _kind(path) == "csv":
+        return {}
+    schema = pq.ParquetFile(path).schema_arrow
+    found: dict[str, str] = {}
+    for name in columns:
+        kind = schema.field(name).type
+        odd = pa.types.is_nested(kind) or pa.types.is_temporal(kind)
+        if odd or pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+            found[name] = str(kind)
+    return found
 
 
 def read_chunks(path: Path, columns: list[str], chunk_rows: int) -> Iterator[Chunk]:

@@ -21,7 +21,6 @@ from gitops_ml.core.errors import ParamsError
 from gitops_ml.core.yaml12 import parse_yaml
 from gitops_ml.infra import dvc_lock, lineage
 from gitops_ml.infra.files import md5
-from gitops_ml.infra.model_files import trusted_types
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,6 +37,17 @@ FROM_PARAMS_ENV = "GITOPS_ML_TRACKING_URI_FROM_PARAMS"
 # Key of the feature schema in a logged model's metadata (MLmodel), so that every URI of the
 # model (runs:/, models:/, a downloaded directory) carries the columns it takes.
 SCHEMA_METADATA = "gitops_ml_schema"
+# MLflow's switch for its own model loaders, which follow whatever format a model declares.
+NO_PICKLE_ENV = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
+
+
+def forbid_pickle() -> None:
+    """Switch off MLflow's deserialization of pickled models in this process and its children.
+
+    The package never calls MLflow's loaders (`model_source` reads skops files itself): this
+    makes sure nothing else in the process does either.
+    """
+    os.environ[NO_PICKLE_ENV] = "false"
 
 
 def project_root() -> Path:
@@ -84,6 +94,7 @@ def client(uri: str | None = None) -> Any:
     from mlflow import MlflowClient
 
     uri = uri or tracking_uri()
+    prepare_store(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
@@ -95,9 +106,44 @@ def use_server(uri: str | None = None) -> Any:
     import mlflow
 
     uri = uri or tracking_uri()
+    prepare_store(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return mlflow
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of an SQLite store URI (`sqlite:///path`), else None."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri.removeprefix("sqlite:///").split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+_PREPARED: set[str] = set()
+
+
+def prepare_store(uri: str) -> None:
+    """Create an SQLite store's tables once, under a file lock, before anything uses the store.
+
+    MLflow creates (migrates) the tables of a new SQLite file in every process that opens it
+    first; processes that start together on one new file (parallel promotions, queued
+    experiments) then run the same migrations at once and leave the database broken. One
+    process at a time opens the store here, so the first creates the tables and the others find
+    them. Servers (http://, postgresql://) migrate on their own and are left alone.
+    """
+    path = sqlite_path(uri)
+    if path is None or uri in _PREPARED:
+        return
+    from filelock import FileLock
+    from mlflow import MlflowClient
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{path}.lock"), _quiet():
+        opened = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        opened.search_experiments(max_results=1)
+        opened.search_registered_models(max_results=1)
+    _PREPARED.add(uri)
 
 
 def configured_uri(params_path: Path) -> str | None:
@@ -108,8 +154,8 @@ def configured_uri(params_path: Path) -> str | None:
     """
     try:
         raw = parse_yaml(params_path.read_text(encoding="utf-8"), str(params_path))
-    except (OSError, ParamsError):
-        return None
+    except (OSError, UnicodeDecodeError, ParamsError):
+        return None  # the command that loads params.yaml reports what is wrong with it
     section = raw.get("tracking") if isinstance(raw, dict) else None
     uri = section.get("uri") if isinstance(section, dict) else None
     return uri if isinstance(uri, str) and uri else None
@@ -164,11 +210,14 @@ def log_training(
     example: pd.DataFrame,
     params: Params,
     data_files: list[Path],
+    trusted_types: list[str],
     schema: FeatureSchema | None = None,
 ) -> str:
     """Log a fitted model with signature, input example, params and lineage; return the run id.
 
-    With `schema`, the feature schema is stored in the model's metadata and as `schema.json`.
+    `trusted_types` is the model files' allow-list (`model_files.trusted_names`), recorded for
+    MLflow's own loader; the package loads logged models through `model_source` only. With
+    `schema`, the feature schema is stored in the model's metadata and as `schema.json`.
     """
     import pandas as pd
     import sklearn
@@ -190,7 +239,7 @@ def log_training(
                 signature=signature,
                 input_example=example,
                 serialization_format="skops",
-                skops_trusted_types=trusted_types(model_path),
+                skops_trusted_types=trusted_types,
                 # Listed, not inferred: inference re-imports the model in a subprocess.
                 pip_requirements=[
                     f"scikit-learn=={sklearn.__version__}",

@@ -11,7 +11,7 @@ from gitops_ml.core.model import build_pipeline, features
 from gitops_ml.core.params import Params, TrainParams
 from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.infra import tracking
-from gitops_ml.infra.model_files import save_model
+from gitops_ml.infra.model_files import save_model, trusted_names
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -36,6 +36,7 @@ def run(prepared: Path, model_path: Path, params: Params) -> Pipeline:
         example=features(train, schema).head(5),
         params=params,
         data_files=[prepared / "train.parquet", prepared / "test.parquet"],
+        trusted_types=trusted_names(),
         schema=schema,
     )
     return pipeline

@@ -2,7 +2,9 @@
 
 `<name>@vX.Y.Z` registers the model built at a commit; `<name>#prod#N` assigns a registered
 version to production. The tags carry the model card, so `gto show` and `gto history` read the
-registry's story from git alone.
+registry's story from git alone. Both can be repeated: a registration exists once per commit, and
+an assignment is not made again when the latest one already assigns that version (a rerun after
+a crash between pushing the tags and moving the aliases).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import gto.api
 from gto.registry import GitRegistry
 
 from gitops_ml.core.errors import GitError
-from gitops_ml.infra import git
+from gitops_ml.infra import failpoints, git
 
 STAGE = "prod"
 
@@ -60,11 +62,31 @@ def gto_register(repo: Path, name: str, commit: str, message: str) -> str:
         message=message,
     )
     _push(repo, event.tag)
+    failpoints.reached("gto-register")
     return str(event.version)
 
 
+def latest_assignment(repo: Path, name: str) -> tuple[str, str] | None:
+    """The latest `<name>#prod#N` tag and the commit it assigns, if any."""
+    out = git.query(
+        repo, "for-each-ref", "--format=%(refname:short) %(*objectname)", f"refs/tags/{name}#*"
+    )
+    found: list[tuple[int, str, str]] = []
+    for line in (out or "").splitlines():
+        tag, _, commit = line.partition(" ")
+        stage, _, number = tag.removeprefix(f"{name}#").partition("#")
+        if stage == STAGE and number.isdigit():
+            found.append((int(number), tag, commit))
+    return max(found)[1:] if found else None
+
+
 def gto_assign(repo: Path, name: str, version: str, message: str) -> str:
-    """Tag `<name>#prod#N` assigning a registered version to production; push it."""
+    """Tag `<name>#prod#N` assigning a registered version to production (once); push it."""
+    latest = latest_assignment(repo, name)
+    commit = git.resolve_commit(repo, f"{name}@{version}")
+    if latest is not None and commit is not None and latest[1] == commit:
+        return latest[0]
     event = gto.api.assign(str(repo), name, STAGE, version=version, message=message, force=True)
     _push(repo, event.tag)
+    failpoints.reached("gto-assign")
     return str(event.tag)

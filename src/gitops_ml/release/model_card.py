@@ -36,6 +36,9 @@ class Card:
     train_params: dict[str, Any]
     decision: Decision
     lineage: dict[str, str]
+    bar: str = ""  # where the promotion rule was read
+    artifact_sha256: str | None = None  # of the registered model file
+    forced_off_main: str | None = None  # why a commit off the default branch was promoted
 
 
 def render(card: Card) -> str:
@@ -73,11 +76,22 @@ def render(card: Card) -> str:
         "",
         _comparison(card.decision),
         "",
+        *([f"Promotion rule read from {card.bar}.", ""] if card.bar else []),
+        *(
+            [f"**Promoted off the default branch, forced:** {card.forced_off_main}", ""]
+            if card.forced_off_main
+            else []
+        ),
         "## Lineage",
         "",
         "| | |",
         "|---|---|",
         *(f"| {key} | `{value}` |" for key, value in sorted(card.lineage.items())),
+        *(
+            [f"| model file SHA-256 (checked on every load) | `{card.artifact_sha256}` |"]
+            if card.artifact_sha256
+            else []
+        ),
         "",
         "## Limitations",
         "",

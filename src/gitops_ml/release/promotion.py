@@ -2,7 +2,13 @@
 record the result in the registry, in git tags and in the model card.
 
 Reading (files, dvc.lock, git) and deciding happen here; every registry write goes through
-`registry` (MLflow) and `git_tags` (GTO).
+`registry` (MLflow) and `git_tags` (GTO), every model load through `model_source`.
+
+Crash safety: every step can be killed (`infra/failpoints` names each one) and the command run
+again. A version becomes champion only after its model has been read back from the registry,
+checked against the hash recorded for it and scored; a run left unfinished is never registered;
+the decision is recorded on the version before anything moves, so a rerun after a crash that had
+moved the alias finishes the same decision; git tags and events are written once.
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ import io
 import json
 import os
 import re
-import tempfile
 from contextlib import redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,17 +31,24 @@ from gitops_ml.core.metrics import Scores, paired_scores, scores
 from gitops_ml.core.model import features, positive_proba
 from gitops_ml.core.params import Params
 from gitops_ml.core.schema import FeatureSchema
-from gitops_ml.infra import dvc_lock, git, lineage, tracking
+from gitops_ml.infra import dvc_lock, failpoints, git, lineage, tracking
 from gitops_ml.infra.files import md5, write_json, write_text
-from gitops_ml.infra.model_files import load_model
+from gitops_ml.infra.model_files import load_model, trusted_names
 from gitops_ml.release import champion, git_tags, model_card, registry
+from gitops_ml.release.bar import Bar, check_on_branch, default_branch, read_bar, rule_commit
+from gitops_ml.release.lease import Lease
 from gitops_ml.release.registry import (
     CHALLENGER,
     CHAMPION,
     DECISION_TAG,
     GTO_TAGS,
+    PENDING_TAG,
     ModelRegistry,
 )
+
+# Version tags: where the bar was read, and why a commit off the default branch was promoted.
+RULE_TAG = "gitops_ml.rule_from"
+FORCED_TAG = "gitops_ml.forced_off_main"
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,17 @@ class Paths:
     lock: Path
     requirements: Path
     out: Path
+    params: Path = Path("params.yaml")
+
+
+@dataclass(frozen=True)
+class Options:
+    """Where the bar comes from and what may be promoted."""
+
+    rule_from: str | None = None  # main before the push (promote.yml: the event's `before`)
+    branch: str | None = None  # the default branch; None: origin's HEAD, else main
+    force_reason: str | None = None  # promote a commit off the default branch, saying why
+    lock_timeout: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +83,7 @@ class Outcome:
     gto_tags: list[str]
     card: str
     rerun: bool
+    bar: dict[str, Any] | None = None
 
 
 def pull_request(commit_message: str, env: dict[str, str]) -> str | None:
@@ -73,16 +97,22 @@ def pull_request(commit_message: str, env: dict[str, str]) -> str | None:
     return found.group(1) if found else None
 
 
-def _lock_key(path: Path, repo: Path) -> str:
-    return (path.relative_to(repo) if path.is_absolute() else path).as_posix()
+def _rel(path: Path, repo: Path) -> str:
+    if not path.is_absolute():
+        return path.as_posix()
+    try:
+        return path.resolve().relative_to(repo.resolve()).as_posix()
+    except ValueError:
+        raise UserError(f"{path}: not inside the repository {repo}; promotion reads its "
+                        "inputs at commits of this repository") from None  # fmt: skip
 
 
 def version_tags(paths: Paths, params: Params, lock: dict[str, Any], commit: str) -> dict[str, str]:
     """Tags tying a version to its commit, data, params, model and dependency lock."""
     stages = lock.get("stages", {})
-    model_key = _lock_key(paths.model, paths.repo)
+    model_key = _rel(paths.model, paths.repo)
     params_seen = {name: stage.get("params", {}) for name, stage in sorted(stages.items())}
-    prepared_key = _lock_key(paths.prepared, paths.repo)
+    prepared_key = _rel(paths.prepared, paths.repo)
     tags = {
         **lineage.git_tags(paths.repo),
         lineage.COMMIT: commit,
@@ -107,7 +137,7 @@ def _check_built(paths: Paths) -> dict[str, Any]:
     if not paths.model.is_file():
         raise UserError(f"{paths.model}: model file not found; run `dvc repro` first")
     lock = dvc_lock.read_lock(paths.lock)
-    locked = dvc_lock.lock_hash(lock, "train", _lock_key(paths.model, paths.repo), "outs")
+    locked = dvc_lock.lock_hash(lock, "train", _rel(paths.model, paths.repo), "outs")
     actual = md5(paths.model)
     if locked != actual:
         raise UserError(
@@ -118,46 +148,53 @@ def _check_built(paths: Paths) -> dict[str, Any]:
 
 
 def _training_run(params: Params, model_md5: str) -> str | None:
+    """The newest finished run that logged this model file, if any.
+
+    A run killed while logging stays RUNNING, and an `evaluate`-only run carries the model's
+    hash without the model: neither is registered.
+    """
     mlflow = tracking.use_server()
     if mlflow.get_experiment_by_name(params.mlflow.experiment) is None:
         return None
     found = mlflow.search_runs(
         experiment_names=[params.mlflow.experiment],
-        filter_string=f"tags.`{lineage.MODEL_MD5}` = '{model_md5}'",
+        filter_string=f"tags.`{lineage.MODEL_MD5}` = '{model_md5}' and "
+        "attributes.status = 'FINISHED'",
         order_by=["attributes.start_time DESC"],
-        max_results=1,
+        max_results=20,
         output_format="list",
     )
-    return str(found[0].info.run_id) if found else None
+    client = tracking.client()
+    for run in found:
+        logged = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
+        if "model/MLmodel" in logged:
+            return str(run.info.run_id)
+    return None
 
 
 def _log_model(paths: Paths, params: Params, test: pd.DataFrame, schema: FeatureSchema) -> str:
     """Log the model file to a new run (a tracking server that never saw this training)."""
     with redirect_stdout(io.StringIO()):  # MLflow prints a link to the run
-        return tracking.log_training(
+        run_id = tracking.log_training(
             pipeline=load_model(paths.model),
             model_path=paths.model,
             example=features(test, schema).head(5),
             params=params,
             data_files=[paths.prepared / "train.parquet", paths.prepared / "test.parquet"],
+            trusted_types=trusted_names(),
+            schema=schema,
         )
+    failpoints.reached("run-logged")
+    return run_id
 
 
-def _champion_if_same_model(reg: ModelRegistry, paths: Paths) -> registry.Version | None:
-    current = reg.aliases().get(CHAMPION)
-    if current is None:
-        return None
-    version = reg.get(current)
-    return version if lineage.read(version.tags, lineage.MODEL_MD5) == md5(paths.model) else None
-
-
-def _scores(proba: np.ndarray, test: pd.DataFrame, schema: FeatureSchema, params: Params) -> Scores:
+def _scores(proba: np.ndarray, test: pd.DataFrame, schema: FeatureSchema, bar: Bar) -> Scores:
     y = test[schema.target].to_numpy(dtype=np.int8)
-    return scores(y, proba, params.evaluate.threshold, params.evaluate.bootstrap, params.seed)
+    return scores(y, proba, bar.threshold, bar.bootstrap, bar.seed)
 
 
-def _proba(model_path: Path, test: pd.DataFrame, schema: FeatureSchema) -> np.ndarray:
-    return positive_proba(load_model(model_path), features(test, schema))
+def _proba(model: Any, test: pd.DataFrame, schema: FeatureSchema) -> np.ndarray:
+    return positive_proba(model, features(test, schema))
 
 
 def _data_facts(paths: Paths, params: Params, lock: dict[str, Any]) -> model_card.DataFacts:
@@ -183,6 +220,7 @@ def _write_reports(out: Path, outcome: Outcome, name: str) -> None:
         "promoted": outcome.decision.promote,
         "gto_tags": outcome.gto_tags,
         "rerun": outcome.rerun,
+        "bar": outcome.bar,
         **outcome.decision.to_dict(),
     }
     write_json(out / "decision.json", data)
@@ -190,164 +228,256 @@ def _write_reports(out: Path, outcome: Outcome, name: str) -> None:
     write_text(out / "model_card.md", outcome.card)
 
 
-def promote(paths: Paths, params: Params, lock_timeout: float = 300.0) -> Outcome:
+@dataclass(frozen=True)
+class _Inputs:
+    """Everything one promotion reads before it writes."""
+
+    paths: Paths
+    params: Params
+    options: Options
+    lock: dict[str, Any]
+    commit: str
+    schema: FeatureSchema
+    test: pd.DataFrame
+
+
+def promote(paths: Paths, params: Params, options: Options | None = None) -> Outcome:
     """Register this commit's model, decide champion against challenger, record the result."""
+    options = options or Options()
     lock = _check_built(paths)
     commit = git.head_commit(paths.repo)
     if commit is None:
         raise UserError(f"{paths.repo}: not a git repository; promotion records a commit")
-    name = params.registry.model_name
+    branch = default_branch(paths.repo, options.branch)
+    check_on_branch(paths.repo, commit, branch, options.force_reason)
     uri = tracking.tracking_uri()
     schema = FeatureSchema.read(paths.prepared / "schema.json")
     test = pd.read_parquet(paths.prepared / "test.parquet")
+    inputs = _Inputs(paths, params, options, lock, commit, schema, test)
     with registry.errors_named(uri):
-        reg = ModelRegistry(name, uri)
-        return _promote(paths, params, reg, lock, commit, schema, test, lock_timeout)
+        return _promote(inputs, ModelRegistry(params.registry.model_name, uri))
 
 
-def _promote(
-    paths: Paths,
-    params: Params,
-    reg: ModelRegistry,
-    lock: dict[str, Any],
-    commit: str,
-    schema: FeatureSchema,
-    test: pd.DataFrame,
-    lock_timeout: float,
-) -> Outcome:
-    name = reg.name
-    with reg.lock(timeout=lock_timeout):
+def _finished(version: registry.Version) -> Outcome:
+    bar = version.tags.get(RULE_TAG)
+    return Outcome(
+        version=version.version,
+        decision=champion.Decision.from_dict(json.loads(version.tags[DECISION_TAG])),
+        gto_tags=json.loads(version.tags.get(GTO_TAGS, "[]")),
+        card=version.description,
+        rerun=True,
+        bar=json.loads(bar) if bar else None,
+    )
+
+
+def _promote(inputs: _Inputs, reg: ModelRegistry) -> Outcome:
+    paths, params, commit = inputs.paths, inputs.params, inputs.commit
+    with reg.lock(timeout=inputs.options.lock_timeout) as lease:
+        failpoints.reached("locked")
         git_tags.fetch_tags(paths.repo)
         version = reg.find_by_commit(commit)
         if version is not None and DECISION_TAG in version.tags:
-            outcome = Outcome(
-                version=version.version,
-                decision=champion.Decision.from_dict(json.loads(version.tags[DECISION_TAG])),
-                gto_tags=json.loads(version.tags.get(GTO_TAGS, "[]")),
-                card=version.description,
-                rerun=True,
-            )
-            _write_reports(paths.out, outcome, name)
+            outcome = _finished(version)
+            _write_reports(paths.out, outcome, reg.name)
             return outcome
-        if version is None and (same := _champion_if_same_model(reg, paths)) is not None:
+        current = reg.aliases().get(CHAMPION)
+        champ = reg.get(current) if current is not None else None
+        source = rule_commit(
+            paths.repo,
+            inputs.options.rule_from,
+            lineage.read(champ.tags, lineage.COMMIT) if champ else None,
+            commit,
+        )
+        bar = read_bar(paths.repo, _rel(paths.params, paths.repo), *source)
+        same = champ is not None and lineage.read(champ.tags, lineage.MODEL_MD5) == md5(paths.model)
+        if version is None and champ is not None and same:
             # A commit that did not change the model (docs, comments): nothing new to register.
             outcome = Outcome(
-                version=same.version,
+                version=champ.version,
                 decision=champion.Decision(
                     promote=False,
-                    reason=f"same model file as champion v{same.version}: nothing registered",
-                    metric=params.registry.metric,
-                    challenger=_scores(_proba(paths.model, test, schema), test, schema, params),
+                    reason=f"same model file as champion v{champ.version}: nothing registered",
+                    metric=bar.rule.metric,
+                    challenger=_scores(
+                        _proba(load_model(paths.model), inputs.test, inputs.schema),
+                        inputs.test,
+                        inputs.schema,
+                        bar,
+                    ),
                 ),
                 gto_tags=[],
-                card=same.description,
+                card=champ.description,
                 rerun=True,
+                bar=bar.to_dict(),
             )
-            _write_reports(paths.out, outcome, name)
+            _write_reports(paths.out, outcome, reg.name)
             return outcome
+        # Both models must load before anything is written: a candidate file the allow-list
+        # refuses is never registered, and a champion that does not load stops the promotion.
+        champion_model = (
+            reg.read_back(champ, "champion-hash")
+            if champ is not None and (version is None or champ.version != version.version)
+            else None
+        )
         if version is None:
-            tags = version_tags(paths, params, lock, commit)
+            load_model(paths.model)
+            tags = version_tags(paths, params, inputs.lock, commit)
+            if inputs.options.force_reason:
+                tags[FORCED_TAG] = inputs.options.force_reason.strip()
             run_id = _training_run(params, tags[lineage.MODEL_MD5]) or _log_model(
-                paths, params, test, schema
+                paths, params, inputs.test, inputs.schema
             )
             version = reg.register(run_id, tags)
+            failpoints.reached("registered")
         reg.set_alias(CHALLENGER, version.version)
-        outcome = _decide_and_record(paths, params, reg, version, commit, lock, schema, test)
-    _write_reports(paths.out, outcome, name)
+        failpoints.reached("challenger-alias")
+        outcome = _decide_and_record(inputs, reg, lease, version, champ, champion_model, bar)
+    _write_reports(paths.out, outcome, reg.name)
     return outcome
 
 
-def _decide_and_record(
-    paths: Paths,
-    params: Params,
+def _decide(
+    inputs: _Inputs,
     reg: ModelRegistry,
     version: registry.Version,
-    commit: str,
-    lock: dict[str, Any],
-    schema: FeatureSchema,
-    test: pd.DataFrame,
-) -> Outcome:
-    name = params.registry.model_name
-    floors = params.gates.floors  # the same floors as the pull-request gate
-    settings = params.evaluate
-    with tempfile.TemporaryDirectory(prefix="gitops-ml-promote-") as tmp:
-        model_file = paths.model
-        if lineage.read(version.tags, lineage.MODEL_MD5) != md5(paths.model):
-            model_file = reg.download_model(version.version, Path(tmp) / "challenger")
-        new = _proba(model_file, test, schema)
-        current = reg.aliases().get(CHAMPION)
-        if current == version.version:
-            # A rerun after an interrupted one that had already moved the alias.
-            decision = champion.Decision(
-                promote=True, reason="already champion", metric=params.registry.metric,
-                challenger=_scores(new, test, schema, params),
-            )  # fmt: skip
-        elif current is None:
-            new_scores = _scores(new, test, schema, params)
-            decision = champion.decide(new_scores, params.registry, floors)
-        else:
-            old_file = reg.download_model(current, Path(tmp) / "champion")
-            paired = paired_scores(
-                test[schema.target].to_numpy(dtype=np.int8),
-                new,
-                _proba(old_file, test, schema),
-                settings.threshold,
-                settings.bootstrap,
-                params.seed,
-            )
-            decision = champion.decide(paired.new, params.registry, floors, paired, current)
-    lineage_shown = {
-        k: v for k, v in version.tags.items() if not k.startswith(("gitops_ml.", "metrics."))
-    }
-    lineage_shown["mlflow.run_id"] = version.run_id or "unknown"
-    card = model_card.render(
+    champ: registry.Version | None,
+    champion_model: Any,
+    bar: Bar,
+) -> champion.Decision:
+    """The decision: read back both models from the registry and apply the bar."""
+    test, schema = inputs.test, inputs.schema
+    new = _proba(reg.read_back(version, "artifact-hash"), test, schema)
+    if champ is not None and champ.version == version.version:
+        # A rerun after a crash that had already moved the alias: finish that decision.
+        pending = version.tags.get(PENDING_TAG)
+        if pending:
+            return champion.Decision.from_dict(json.loads(pending))
+        return champion.Decision(
+            promote=True,
+            reason="already champion",
+            metric=bar.rule.metric,
+            challenger=_scores(new, test, schema, bar),
+        )
+    if champ is None:
+        return champion.decide(_scores(new, test, schema, bar), bar.rule, bar.floors)
+    old = _proba(champion_model, test, schema)
+    paired = paired_scores(
+        test[schema.target].to_numpy(dtype=np.int8),
+        new,
+        old,
+        bar.threshold,
+        bar.bootstrap,
+        bar.seed,
+    )
+    return champion.decide(paired.new, bar.rule, bar.floors, paired, champ.version)
+
+
+def _card(inputs: _Inputs, version: registry.Version, decision: champion.Decision, bar: Bar) -> str:
+    shown = {k: v for k, v in version.tags.items() if not k.startswith(("gitops_ml.", "metrics."))}
+    shown["mlflow.run_id"] = version.run_id or "unknown"
+    params = inputs.params
+    return model_card.render(
         model_card.Card(
-            name=name,
+            name=params.registry.model_name,
             version=version.version,
             intended_use=params.registry.intended_use,
             limitations=list(params.registry.limitations),
-            data=_data_facts(paths, params, lock),
+            data=_data_facts(inputs.paths, params, inputs.lock),
             train_params={"seed": params.seed, **params.train.model_dump(mode="json")},
             decision=decision,
-            lineage=lineage_shown,
+            lineage=shown,
+            bar=bar.describe(),
+            artifact_sha256=version.tags.get(lineage.ARTIFACT_SHA256),
+            forced_off_main=version.tags.get(FORCED_TAG),
         )
     )
+
+
+def _decide_and_record(
+    inputs: _Inputs,
+    reg: ModelRegistry,
+    lease: Lease,
+    version: registry.Version,
+    champ: registry.Version | None,
+    champion_model: Any,
+    bar: Bar,
+) -> Outcome:
+    decision = _decide(inputs, reg, version, champ, champion_model, bar)
+    version = reg.get(version.version)  # with the hash recorded by the read-back
+    already = champ is not None and champ.version == version.version
+    replaced = decision.champion_version if already else (champ.version if champ else None)
+    if not already:
+        reg.tag(version.version, {PENDING_TAG: json.dumps(decision.to_dict(), sort_keys=True)})
+        failpoints.reached("pending-decision")
+    card = _card(inputs, version, decision, bar)
     gto_tags: list[str] = []
-    if decision.promote and current != version.version:
-        gto_v = git_tags.gto_register(paths.repo, name, commit, message=card)
+    repo, name, commit = inputs.paths.repo, reg.name, inputs.commit
+    if decision.promote:
+        gto_v = git_tags.gto_register(repo, name, commit, message=card)
         assign = git_tags.gto_assign(
-            paths.repo,
+            repo,
             name,
             gto_v,
             message=f"Promote {name} v{version.version} ({gto_v}) to prod: "
             f"{decision.reason}\n\n{card}",
         )
         gto_tags = [f"{name}@{gto_v}", assign]
-        reg.move_champion(current, version.version)
+        if not already:
+            lease.ensure()
+            reg.move_champion(champ.version if champ else None, version.version)
     shown = decision.challenger
     metrics = {f"metrics.{k}": str(v) for k, v in shown.metrics.items()}
     metrics.update({f"metrics.{k}_se": str(v) for k, v in shown.se.items()})
     reg.describe(version.version, card)
+    failpoints.reached("model-card")
     if version.run_id:
         reg.log_text(version.run_id, card, f"registry/v{version.version}/model_card.md")
-    reg.record_event(
-        {
-            "action": "promote" if decision.promote else "reject",
-            "version": version.version,
-            "from": current,
-            "reason": decision.reason,
-            "commit": commit,
-            "gto_tags": gto_tags,
-            "at": registry.now(),
-        }
-    )
+        failpoints.reached("card-artifact")
+    event = {
+        "action": "promote" if decision.promote else "reject",
+        "version": version.version,
+        "from": replaced,
+        "reason": decision.reason,
+        "commit": commit,
+        "gto_tags": gto_tags,
+        "rule_from": bar.commit,
+        "at": registry.now(),
+    }
+    if version.tags.get(FORCED_TAG):
+        event["forced_off_main"] = version.tags[FORCED_TAG]
+    reg.record_event(event)
+    failpoints.reached("event")
     # The decision tag goes last: its presence marks the version as fully processed.
     reg.tag(
         version.version,
         {
             **metrics,
             GTO_TAGS: json.dumps(gto_tags),
+            RULE_TAG: json.dumps(bar.to_dict(), sort_keys=True),
             DECISION_TAG: json.dumps(decision.to_dict(), sort_keys=True),
         },
     )
-    return Outcome(version.version, decision, gto_tags, card, rerun=False)
+    failpoints.reached("decision")
+    return Outcome(version.version, decision, gto_tags, card, rerun=False, bar=bar.to_dict())
+
+
+# Every step at which a crash is survivable, in the order a promotion reaches them (the fault
+# test kills `promote` at each): after taking the lock, after each registry write and tag push.
+STEPS = (
+    "locked",
+    "champion-hash",
+    "run-logged",
+    "registered",
+    "challenger-alias",
+    "artifact-hash",
+    "pending-decision",
+    "gto-register",
+    "gto-assign",
+    "previous-alias",
+    "champion-version-alias",
+    "champion-alias",
+    "model-card",
+    "card-artifact",
+    "event",
+    "decision",
+)

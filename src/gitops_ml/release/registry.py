@@ -1,12 +1,14 @@
 """The MLflow Model Registry of one model: versions, aliases, history, and the promotion lock.
 
-The only code that writes to MLflow's registry (`git_tags` writes the GTO tags in git).
+The only code that writes to MLflow's registry (`git_tags` writes the GTO tags in git, `lease`
+the lock).
 
-Concurrency: every change to a model's aliases happens while holding a registry-wide lock, a
-registered model named `<name>.lock` that MLflow creates atomically (its name is unique in the
-tracking store), so two promotions never interleave. Inside the lock the champion is re-read
-and moved only if it still is the version the decision was made against (compare-and-set).
-Git tags are pushed before aliases move; a push rejected by `origin` aborts with nothing moved.
+Concurrency: every change to a model's aliases happens while holding its promotion lock, a
+lease (`lease.py`) that a dead holder loses, so two promotions never interleave. Inside the lock
+the champion is re-read and moved only if it still is the version the decision was made against
+(compare-and-set). Git tags are pushed before aliases move; a push rejected by `origin` aborts
+with nothing moved. Every write can be repeated: a command killed between two of them and run
+again finishes the job without duplicating a version, an alias move or an event.
 """
 
 from __future__ import annotations
@@ -14,31 +16,29 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import socket
-import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import mlflow
 from mlflow.exceptions import MlflowException
 
 from gitops_ml.core.errors import ConcurrentChangeError, ModelError, RegistryError
-from gitops_ml.infra import lineage
+from gitops_ml.infra import failpoints, lineage, model_source
 from gitops_ml.infra.tracking import client, use_server
+from gitops_ml.release.lease import LEASE_SECONDS, Lease
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS = "previous-champion"
 EVENT_PREFIX = "event."
 # Version tags of the registry's own bookkeeping: the decision (set last, it marks the version
-# as fully processed) and the GTO tags made for it.
+# as fully processed), the decision as made before anything moved (a rerun after a crash that
+# had already moved the alias finishes with it), and the GTO tags made for it.
 DECISION_TAG = "gitops_ml.decision"
+PENDING_TAG = "gitops_ml.decision.pending"
 GTO_TAGS = "gto.tags"
 
 
@@ -77,12 +77,6 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _holder() -> str:
-    who = os.environ.get("GITHUB_ACTOR") or os.environ.get("USER") or "unknown"
-    run = os.environ.get("GITHUB_RUN_ID")
-    return f"{who}@{socket.gethostname()} pid {os.getpid()}" + (f" run {run}" if run else "")
-
-
 class ModelRegistry:
     """Versions, aliases and event history of one registered model in MLflow."""
 
@@ -102,39 +96,14 @@ class ModelRegistry:
         return True
 
     @contextmanager
-    def lock(self, timeout: float = 300.0, poll: float = 0.25) -> Iterator[None]:
-        """Hold the model's promotion lock; wait up to `timeout` seconds for it."""
-        name = f"{self.name}.lock"
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.client.create_registered_model(
-                    name,
-                    tags={"holder": _holder(), "acquired_at": str(time.time())},
-                    description=f"Promotion lock of {self.name}; deleted when released.",
-                )
-                break
-            except MlflowException as exc:
-                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
-                    raise
-            if time.monotonic() >= deadline:
-                holder = self._lock_holder(name)
-                raise RegistryError(
-                    f"registry model {self.name!r}: promotion lock held by {holder} for more "
-                    f"than {timeout:.0f} s; if no promotion is running, delete the registered "
-                    f"model {name!r} to release it"
-                )
-            time.sleep(poll)
+    def lock(self, timeout: float = 300.0, lease_seconds: float = LEASE_SECONDS) -> Iterator[Lease]:
+        """Hold the model's promotion lock, a lease; wait up to `timeout` seconds for it."""
+        lease = Lease(self.name, self.uri, lease_seconds=lease_seconds)
+        lease.acquire(timeout)
         try:
-            yield
+            yield lease
         finally:
-            self.client.delete_registered_model(name)
-
-    def _lock_holder(self, name: str) -> str:
-        try:
-            return str(self.client.get_registered_model(name).tags.get("holder", "unknown"))
-        except MlflowException:
-            return "a process that has just released it"
+            lease.release()
 
     def versions(self) -> list[Version]:
         """Every version of the model, oldest first."""
@@ -169,7 +138,10 @@ class ModelRegistry:
         return _version(min(found, key=lambda mv: int(mv.version))) if found else None
 
     def register(self, run_id: str, tags: dict[str, str]) -> Version:
-        """Create a new version from a run's logged model, tagged with its lineage."""
+        """Create a new version from a run's logged model, tagged with its lineage.
+
+        Not idempotent (MLflow always creates a version): callers look the commit up first.
+        """
         mlflow = use_server(self.uri)
         logger = logging.getLogger("mlflow")
         level = logger.level
@@ -208,8 +180,11 @@ class ModelRegistry:
             )
         if expected is not None:
             self.set_alias(PREVIOUS, expected)
+            failpoints.reached("previous-alias")
         self.set_alias(f"{CHAMPION}-v{new}", new)
+        failpoints.reached("champion-version-alias")
         self.set_alias(CHAMPION, new)
+        failpoints.reached("champion-alias")
 
     def tag(self, version: str, tags: dict[str, str]) -> None:
         """Set tags on a version."""
@@ -221,10 +196,17 @@ class ModelRegistry:
         self.client.update_model_version(self.name, version, description=text)
 
     def record_event(self, event: dict[str, Any]) -> None:
-        """Append an event (promotion, rejection, rollback) to the model's history."""
-        number = len(self.events()) + 1
+        """Append an event (promotion, rejection, rollback) to the model's history, once.
+
+        When the last event already records the same action, version, commit and previous
+        champion (a rerun after a crash that came after recording it), nothing is added.
+        """
+        past = self.events()
+        key = ("action", "version", "commit", "from")
+        if past and all(past[-1].get(k) == event.get(k) for k in key):
+            return
         self.client.set_registered_model_tag(
-            self.name, f"{EVENT_PREFIX}{number:05d}", json.dumps(event, sort_keys=True)
+            self.name, f"{EVENT_PREFIX}{len(past) + 1:05d}", json.dumps(event, sort_keys=True)
         )
 
     def events(self) -> list[dict[str, Any]]:
@@ -239,15 +221,19 @@ class ModelRegistry:
         """Attach a text file to a version's run."""
         self.client.log_text(run_id, text, path)
 
-    def download_model(self, version: str, dest: Path) -> Path:
-        """Download a version's model and return the path of its skops file."""
-        with redirect_stderr(io.StringIO()):  # a progress bar per file
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{self.name}/{version}",
-                dst_path=str(dest),
-                tracking_uri=self.uri,
-            )
-        found = sorted(Path(local).rglob("*.skops"))
-        if not found:
-            raise ModelError(f"registry model {self.name!r} v{version}: no .skops model file")
-        return found[0]
+    def read_back(self, version: Version, step: str) -> Any:
+        """A version's model read from the registry: its hash checked, or recorded if it has none.
+
+        Loaded through the allow-list (`model_source`). A version registered before hashes were
+        recorded gets its hash now, after its file has loaded (`step` names the failpoint
+        after recording it).
+        """
+        recorded = version.tags.get(lineage.ARTIFACT_SHA256)
+        try:
+            fetched = model_source.fetch(f"models:/{self.name}/{version.version}", recorded)
+        except ModelError as exc:
+            raise ModelError(f"registry model {self.name!r} v{version.version}: {exc}") from None
+        if recorded is None:
+            self.tag(version.version, {lineage.ARTIFACT_SHA256: fetched.sha256})
+            failpoints.reached(step)
+        return fetched.pipeline

@@ -1,5 +1,8 @@
 """The rollback command: point `champion` back at an earlier version, recording why in the
 registry's history and as a GTO assignment tag.
+
+The version rolled back to must load: its model is read back from the registry through the
+allow-list and checked against the hash recorded for it before anything moves.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ def rollback(repo: Path, params: Params, to: str | None, reason: str) -> Rollbac
 
 def _rollback(repo: Path, reg: ModelRegistry, to: str | None, reason: str) -> Rollback:
     name = reg.name
-    with reg.lock():
+    with reg.lock() as lease:
         git_tags.fetch_tags(repo)
         aliases = reg.aliases()
         current = aliases.get(CHAMPION)
@@ -55,6 +58,7 @@ def _rollback(repo: Path, reg: ModelRegistry, to: str | None, reason: str) -> Ro
                 f"registry model {name!r} v{target.version}: its commit {commit or '(none)'} "
                 f"is not in {repo}; fetch the full history (fetch-depth: 0)"
             )
+        reg.read_back(target, "rollback-hash")  # refuses a version that does not load
         gto_v = git_tags.gto_register(repo, name, commit, message=target.description)
         tag = git_tags.gto_assign(
             repo,
@@ -63,6 +67,7 @@ def _rollback(repo: Path, reg: ModelRegistry, to: str | None, reason: str) -> Ro
             message=f"Rollback of {name} from v{current} to v{target.version} ({gto_v}): "
             f"{reason.strip()}",
         )
+        lease.ensure()
         reg.move_champion(current, target.version)
         reg.record_event(
             {

@@ -16,7 +16,12 @@ MAX_ABS = 1e15
 
 
 def record_model(schema: FeatureSchema) -> type[BaseModel]:
-    """The pydantic model of one record: every feature required (null = missing), no others."""
+    """The pydantic model of one record: every feature required (null = missing), no others.
+
+    Fields are named `f<N>` with the column as their alias (what clients send, and what OpenAPI
+    shows): a column may be called anything, `_x` or `model_config` included, which pydantic
+    refuses or confuses as a field name. `columns_of` maps the names back.
+    """
     fields: dict[str, Any] = {}
     for col in schema.numeric:
         low, high = schema.ranges.get(col, (None, None))
@@ -31,6 +36,8 @@ def record_model(schema: FeatureSchema) -> type[BaseModel]:
                 le=MAX_ABS,
                 description=f"Numeric feature; null if unknown.{seen}",
                 examples=[low] if low is not None else None,
+                alias=col,
+                title=col,
             ),
         )
     for col in schema.categorical:
@@ -47,16 +54,29 @@ def record_model(schema: FeatureSchema) -> type[BaseModel]:
                 ),
                 examples=known[:1] or None,
                 json_schema_extra={"x-known-categories": list[Any](known)} if known else None,
+                alias=col,
+                title=col,
             ),
         )
-    if schema.id_column and schema.id_column not in fields:
+    if schema.id_column and schema.id_column not in schema.features:
         fields[schema.id_column] = (
             StrictStr | StrictInt | None,
-            Field(default=None, description="Record id, echoed in the response."),
+            Field(
+                default=None,
+                description="Record id, echoed in the response.",
+                alias=schema.id_column,
+                title=schema.id_column,
+            ),
         )
+    named = {f"f{i}": spec for i, spec in enumerate(fields.values())}
     config = ConfigDict(extra="forbid", allow_inf_nan=False, title="Record")
-    model: type[BaseModel] = create_model("Record", __config__=config, **fields)
+    model: type[BaseModel] = create_model("Record", __config__=config, **named)
     return model
+
+
+def columns_of(record: type[BaseModel]) -> dict[str, str]:
+    """Field name → column, for a model made by `record_model`."""
+    return {name: field.alias or name for name, field in record.model_fields.items()}
 
 
 class Prediction(BaseModel):

@@ -26,6 +26,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from starlette.requests import ClientDisconnect
 
 from gitops_ml.core.params import ServeParams
 from gitops_ml.core.schema import FeatureSchema
@@ -36,11 +37,12 @@ from gitops_ml.serving.api_schema import (
     Health,
     Metadata,
     PredictResponse,
+    columns_of,
     record_model,
 )
 from gitops_ml.serving.batcher import Batcher, NotReadyError, Served, Source
 from gitops_ml.serving.records import Categories, labels
-from gitops_ml.serving.telemetry import Metrics, ObserveMiddleware
+from gitops_ml.serving.telemetry import DISCONNECTED, Metrics, ObserveMiddleware
 
 log = logging.getLogger("gitops_ml.serve")
 
@@ -50,10 +52,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     for code, text in (
         (400, "Malformed JSON."),
         (413, "Body larger than serve.max_body_bytes."),
+        (415, "A Content-Type other than JSON (application/json or application/*+json)."),
         (422, "A record or field does not match the schema (loc names it)."),
         (503, "No model loaded yet."),
     )
 }
+
+
+class ClientGoneError(Exception):
+    """The client closed the connection before sending the whole request body."""
 
 
 class RejectedError(Exception):
@@ -99,13 +106,32 @@ class RequestReader:
     def __init__(self, record: type[BaseModel], settings: ServeParams) -> None:
         """Validate bodies against `record`, within the limits of `settings`."""
         self.settings = settings
+        self.columns = columns_of(record)
         self.one = TypeAdapter(record)
         self.many: TypeAdapter[Any] = TypeAdapter(
             Annotated[list[record], Field(min_length=1, max_length=settings.max_records)]  # type: ignore[valid-type,arg-type]
         )
 
+    @staticmethod
+    def check_media_type(request: Request) -> None:
+        """RejectedError 415 unless the body is declared JSON (or not declared at all)."""
+        declared = request.headers.get("content-type")
+        if declared is None:
+            return
+        media = declared.split(";", 1)[0].strip().lower()
+        if media == "application/json" or (
+            media.startswith("application/") and media.endswith("+json")
+        ):
+            return
+        msg = f"expected a JSON body (Content-Type: application/json), got {declared!r}"
+        raise RejectedError(415, [_error(["header", "content-type"], msg, "unsupported_media")])
+
     async def body(self, request: Request) -> bytes:
-        """The request body; RejectedError 413 as soon as it exceeds the limit."""
+        """The request body; RejectedError 413 as soon as it exceeds the limit.
+
+        ClientGoneError when the client disconnects before the body ends.
+        """
+        self.check_media_type(request)
         limit = self.settings.max_body_bytes
         too_large = RejectedError(
             413, [_error(["body"], f"body over {limit} bytes (serve.max_body_bytes)", "too_large")]
@@ -114,11 +140,14 @@ class RequestReader:
         if declared.isdigit() and int(declared) > limit:
             raise too_large
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise too_large
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                chunks.append(chunk)
+        except ClientDisconnect:
+            raise ClientGoneError from None
         return b"".join(chunks)
 
     def records(self, body: bytes) -> list[dict[str, Any]]:
@@ -140,7 +169,8 @@ class RequestReader:
             found = [_error(["body", *p["loc"]], _message(p, limit), p["type"]) for p in problems]
             raise RejectedError(422, found) from None
         items = parsed if isinstance(parsed, list) else [parsed]
-        return [item.__dict__ for item in items]
+        names = self.columns
+        return [{names[k]: v for k, v in item.__dict__.items()} for item in items]
 
 
 class ModelService:
@@ -231,6 +261,12 @@ def _add_predict(
             proba, served = await batcher.score(rows)
         except RejectedError as exc:
             return _json({"detail": exc.errors}, exc.status)
+        except ClientGoneError:
+            # Nobody is left to answer, and nothing went wrong here: one line, its own count
+            # (telemetry), never a 500 that anyone could inflate by hanging up mid-body.
+            request.scope[DISCONNECTED] = True
+            log.info("POST /predict: the client disconnected before the body ended; ignored")
+            return Response(status_code=499)
         except NotReadyError:
             return _not_ready()
         model = served.model

@@ -20,15 +20,23 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
-from gitops_ml.core.errors import DataError
+from gitops_ml.core.errors import DataError, UserError
 from gitops_ml.core.formats import TableKind, require_table
+from gitops_ml.core.formats import table_kind as kind_of
 from gitops_ml.core.model import positive_proba
 from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.core.table import Table, clean
-from gitops_ml.infra import model_source
+from gitops_ml.infra import failpoints, model_source
 from gitops_ml.infra.files import write_atomic
 from gitops_ml.infra.model_source import LoadedModel
-from gitops_ml.infra.tables import read_chunks, read_columns, size_for_progress
+from gitops_ml.infra.tables import (
+    READ_ERRORS,
+    CsvLines,
+    nested_columns,
+    read_chunks,
+    read_columns,
+    size_for_progress,
+)
 from gitops_ml.serving import records
 
 SHOWN = 5
@@ -43,9 +51,11 @@ class Scored:
     model_version: str
 
 
-def model_frame(frame: pd.DataFrame, schema: FeatureSchema, path: Path) -> pd.DataFrame:
+def model_frame(
+    frame: pd.DataFrame, schema: FeatureSchema, path: Path, lines: CsvLines | None = None
+) -> pd.DataFrame:
     """Clean and check one chunk, returning the model's input; DataError names bad rows."""
-    table = Table(frame=clean(frame[schema.features]), path=path)
+    table = Table(frame=clean(frame[schema.features]), path=path, lines=lines)
     cleaned = table.frame
     typed: dict[str, Any] = {}
     problems = []
@@ -70,11 +80,16 @@ def model_frame(frame: pd.DataFrame, schema: FeatureSchema, path: Path) -> pd.Da
 
 
 def score_chunk(
-    frame: pd.DataFrame, model: LoadedModel, threshold: float, id_column: str | None, path: Path
+    frame: pd.DataFrame,
+    model: LoadedModel,
+    threshold: float,
+    id_column: str | None,
+    path: Path,
+    lines: CsvLines | None = None,
 ) -> pd.DataFrame:
     """Scores of one chunk: the id column (if any), probability and label."""
     schema = model.schema
-    proba = positive_proba(model.pipeline, model_frame(frame, schema, path))
+    proba = positive_proba(model.pipeline, model_frame(frame, schema, path, lines))
     out = pd.DataFrame(index=frame.index)
     if id_column is not None:
         out[id_column] = frame[id_column]
@@ -124,11 +139,17 @@ def score_file(
     id_column: str | None,
     chunk_rows: int,
     advance: Callable[[int], None] = lambda _: None,
+    id_required: bool = False,
 ) -> int:
-    """Score `source` into `dest` chunk by chunk; return the number of rows."""
+    """Score `source` into `dest` chunk by chunk; return the number of rows.
+
+    The id column is copied when the file has it; with `id_required` (named by the user) a file
+    without it is an error.
+    """
     try:
         columns = read_columns(source)
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        nested = nested_columns(source, [c for c in model.schema.features if c in columns])
+    except READ_ERRORS as exc:
         raise DataError(f"{source}: cannot be read: {exc}") from None
     missing = [c for c in model.schema.features if c not in columns]
     if missing:
@@ -136,18 +157,31 @@ def score_file(
             f"{source}: missing feature column(s) {missing}; "
             f"the model takes {model.schema.features}"
         )
+    if nested:
+        kinds = ", ".join(f"{name!r} ({kind})" for name, kind in nested.items())
+        raise DataError(f"{source}: column(s) {kinds} hold lists, structs, bytes or dates; "
+                        "expected numbers or text in each feature column")  # fmt: skip
+    if id_required and id_column not in columns:
+        raise DataError(
+            f"{source}: no column {id_column!r} (--id-column) to copy to the output; its "
+            f"columns are {columns}"
+        )
     keep_id = id_column if id_column is not None and id_column in columns else None
     wanted = [*([keep_id] if keep_id else []), *model.schema.features]
+    lines = CsvLines(source) if kind_of(source) == "csv" else None
     writer = _Writer(dest, kind)
     rows = 0
     with ExitStack() as stack:
         stack.callback(writer.close)
         try:
             for chunk in read_chunks(source, wanted, chunk_rows):
-                writer.write(score_chunk(chunk.frame, model, threshold, keep_id, source))
+                if chunk.frame.empty:
+                    continue  # a header without rows reads as one empty chunk
+                writer.write(score_chunk(chunk.frame, model, threshold, keep_id, source, lines))
                 rows += len(chunk.frame)
                 advance(chunk.progress)
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+                failpoints.reached("predict-chunk")
+        except (pd.errors.ParserError, UnicodeDecodeError, pa.ArrowException) as exc:
             raise DataError(f"{source}: cannot be read after row {rows}: {exc}") from None
         if rows == 0:
             raise DataError(f"{source}: the file has a header but no data rows")
@@ -170,6 +204,7 @@ def run(
     kind = require_table(dest, "--output")
     if not source.is_file():
         raise DataError(f"{source}: file not found")
+    _check_output(source, dest)
     model = model_source.load(model_source.resolve(uri), schema_path=schema_path)
     ids = id_column or model.schema.id_column
     total = size_for_progress(source)
@@ -196,8 +231,25 @@ def run(
             id_column=ids,
             chunk_rows=chunk_rows,
             advance=lambda done: bar.update(task, completed=done),
+            id_required=id_column is not None,
         )
 
     with bar:
-        write_atomic(dest, write)
+        try:
+            write_atomic(dest, write)
+        except OSError as exc:  # the output's place: no room, no permission
+            raise UserError(f"--output {dest}: cannot be written: {exc.strerror or exc}") from None
     return Scored(rows=rows, model_name=model.info.name, model_version=model.info.version)
+
+
+def _check_output(source: Path, dest: Path) -> None:
+    """Refuse an output that cannot be written, before anything is scored."""
+    if dest.is_dir():
+        raise UserError(f"--output {dest}: is a directory; expected a file path")
+    if dest.parent.exists() and not dest.parent.is_dir():
+        raise UserError(f"--output {dest}: {dest.parent} is not a directory")
+    if dest.exists() and dest.resolve() == source.resolve():
+        raise UserError(
+            f"--output {dest}: is the input file; scores are written to another file, so the "
+            "input is never overwritten"
+        )

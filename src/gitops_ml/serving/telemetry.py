@@ -1,4 +1,5 @@
-"""What the API tells Prometheus: requests, latency, scores, unseen categories, reloads."""
+"""What the API tells Prometheus: requests, latency, scores, unseen categories, reloads, and
+clients that hung up before sending their request."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 SCORE_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
+# Set in a request's scope by a handler whose client disconnected mid-request: counted apart.
+DISCONNECTED = "gitops_ml.disconnected"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 Scope = MutableMapping[str, Any]
@@ -63,6 +66,12 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.disconnects = Counter(
+            "gitops_ml_client_disconnects",
+            "Requests whose client disconnected before sending the whole body (not answered).",
+            ["path"],
+            registry=self.registry,
+        )
         self.model = Gauge(
             "gitops_ml_model_info",
             "The served model version (value 1).",
@@ -99,5 +108,8 @@ class ObserveMiddleware:
         finally:
             # Unknown paths share one label so that scanners cannot blow up the series count.
             path = scope["path"] if scope["path"] in self.paths else "other"
-            self.metrics.requests.labels(path, str(status)).inc()
-            self.metrics.latency.labels(path).observe(time.perf_counter() - start)
+            if scope.get(DISCONNECTED):
+                self.metrics.disconnects.labels(path).inc()
+            else:
+                self.metrics.requests.labels(path, str(status)).inc()
+                self.metrics.latency.labels(path).observe(time.perf_counter() - start)
