@@ -331,31 +331,12 @@ def test_pr_that_bends_its_judge_still_fails(team: Team, tmp_path: Path) -> None
 def test_fork_pr_is_reproduced_without_secrets_and_judged_with_a_comment(
     team: Team, improved: Path, tmp_path: Path
 ) -> None:
-    """A fork's pull request: reproduced with no secret and a read-only token; the judge, in
-    the base repository's context, still comments and sets the status."""
+    """A fork's pull request, in a repository set to send secrets to forks: its code still sees
+    no DVC remote and no tracking server (the unreachable server in the secret would fail the
+    job if it were used), with a read-only token; the judge, in the base repository's context,
+    still comments and sets the status."""
     hub = FakeGitHub.create(tmp_path / "github", team.main, team.env)
     event = hub.open_pull_request(14, improved, "better-model", fork="someone/churn")
-
-    done = review(improved, hub, event, team, tmp_path / "act", secrets={}, token="read")
-
-    assert done.reproduced.job_results == {"reproduce": "success"}, done.explain()
-    assert "No DVC remote configured" in done.reproduced.output
-    assert done.judged.job_results == {"judge": "success"}, done.explain()
-    assert done.judged.summary.startswith("✅ **Passed**: all ")
-    assert "| roc_auc ↑ |" in done.judged.summary
-    [comment] = hub.comments(14)
-    assert comment["body"].startswith(done.judged.summary)
-    assert gate_statuses(hub, event) == ["pending", "success"]
-
-
-def test_fork_pr_never_gets_the_credentials_even_when_secrets_are_sent_to_forks(
-    team: Team, improved: Path, tmp_path: Path
-) -> None:
-    """A repository set to send secrets to fork pull requests still gives a fork's code none:
-    the reproduce step sees no DVC remote and no tracking server (the unreachable server in the
-    secret would fail the job if it were used) and the job reproduces in the workspace."""
-    hub = FakeGitHub.create(tmp_path / "github", team.main, team.env)
-    event = hub.open_pull_request(16, improved, "better-model", fork="someone/churn")
     secrets = {
         "DVC_REMOTE_URL": str(team.remote),
         "AWS_ACCESS_KEY_ID": "AKIA-should-not-reach-a-fork",
@@ -367,10 +348,16 @@ def test_fork_pr_never_gets_the_credentials_even_when_secrets_are_sent_to_forks(
 
     done = review(improved, hub, event, team, tmp_path / "act", secrets=secrets, token="read")
 
-    assert done.job_results == {"review": "success"}, done.explain()
-    assert "No DVC remote configured" in done.output
-    assert "DVC remote configured:" not in done.output
-    assert "should-not-reach-a-fork" not in done.output
+    assert done.reproduced.job_results == {"reproduce": "success"}, done.explain()
+    assert "No DVC remote configured" in done.reproduced.output
+    assert "DVC remote configured:" not in done.reproduced.output
+    assert "should-not-reach-a-fork" not in done.reproduced.output
+    assert done.judged.job_results == {"judge": "success"}, done.explain()
+    assert done.judged.summary.startswith("✅ **Passed**: all ")
+    assert "| roc_auc ↑ |" in done.judged.summary
+    [comment] = hub.comments(14)
+    assert comment["body"].startswith(done.judged.summary)
+    assert gate_statuses(hub, event) == ["pending", "success"]
 
 
 def test_stale_dvc_lock_fails_with_the_command_to_fix_it(
