@@ -29,7 +29,7 @@ from gitops_ml.infra import model_source
 from gitops_ml.infra.files import write_atomic
 from gitops_ml.infra.model_source import LoadedModel
 from gitops_ml.infra.tables import read_chunks, read_columns, size_for_progress
-from gitops_ml.serving import records
+from gitops_ml.serving import champion, records
 
 SHOWN = 5
 
@@ -170,7 +170,7 @@ def run(
     kind = require_table(dest, "--output")
     if not source.is_file():
         raise DataError(f"{source}: file not found")
-    model = model_source.load(model_source.resolve(uri), schema_path=schema_path)
+    model = model_source.load(champion.resolve(uri), schema_path=schema_path)
     ids = id_column or model.schema.id_column
     total = size_for_progress(source)
     bar = Progress(
