@@ -291,17 +291,21 @@ def simulate(
         ),
     ] = "",
     raw: Annotated[
-        Path | None, typer.Option(help="Table to resample; default: data.raw of params.yaml.")
+        Path | None,
+        typer.Option(
+            help="Table to resample; default: the rows of data.raw that `prepare` holds out "
+            "for testing (never seen in training)."
+        ),
     ] = None,
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Write a batch shaped like the raw data: resampled rows plus controlled drift."""
     from gitops_ml.monitoring import simulate as sim
 
-    source = raw if raw is not None else Path(_load(params).data.raw)
-    changes = sim.run(source, output, rows, seed, drift)
+    source, where = sim.source_rows(_load(params), raw)
+    changes = sim.run(source, where, output, rows, seed, drift)
     applied = ", ".join(str(c) for c in changes) or "no drift"
-    typer.echo(f"simulated {rows} rows of {source} ({applied}) → {output}")
+    typer.echo(f"simulated {rows} rows from {where} ({applied}) → {output}")
 
 
 @app.command()
