@@ -240,3 +240,16 @@ def test_by_default_a_batch_resamples_only_rows_the_model_never_saw(
     assert set(pd.read_csv(out, dtype={"label": str})["ref"]) <= set(test["ref"])
     whole, named = simulate.source_rows(settings, raw)
     assert (len(whole), named) == (300, str(raw))
+
+
+def test_a_batch_no_larger_than_its_source_repeats_no_row() -> None:
+    """Up to the source's size every row comes once; beyond it rows must repeat."""
+    source = pd.DataFrame({"ref": [f"R{i}" for i in range(500)], "x": np.arange(500.0)})
+    whole = pd.concat(list(simulate.simulate(source, 500, 3, [], chunk_rows=120)))
+    assert sorted(whole["ref"]) == sorted(source["ref"])
+    assert whole["ref"].tolist() != source["ref"].tolist()  # shuffled
+    part = batch(source, 200, 4)
+    assert part["ref"].is_unique
+    more = batch(source, 900, 4)
+    assert len(more) == 900
+    assert not more["ref"].is_unique

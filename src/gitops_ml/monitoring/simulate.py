@@ -196,11 +196,13 @@ def draw(
     changes: list[DriftChange],
     rng: np.random.Generator,
     weights: np.ndarray | None = None,
+    index: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """`rows` rows resampled from `source` with the value changes applied (a new frame)."""
-    if weights is None:
+    """`rows` rows of `source` with the value changes applied (a new frame): those at `index`,
+    else drawn with replacement (by `weights` when given)."""
+    if index is None and weights is None:
         index = rng.integers(0, len(source), rows)
-    else:
+    elif index is None:
         index = rng.choice(len(source), size=rows, p=weights)
     batch = source.take(index).reset_index(drop=True)
     for change in changes:
@@ -234,12 +236,21 @@ def simulate(
     changes: list[DriftChange],
     chunk_rows: int = CHUNK_ROWS,
 ) -> Iterator[pd.DataFrame]:
-    """Yield the batch in chunks of at most `chunk_rows` rows; the same inputs, the same rows."""
+    """Yield the batch in chunks of at most `chunk_rows` rows; the same inputs, the same rows.
+
+    A batch no larger than `source` repeats no row, as a real batch would not (repeats make a
+    column of many rare values look drifted); a larger one, or one reweighted by `freq`, is
+    drawn with replacement.
+    """
     rng = np.random.default_rng(seed)
     compacted = compact(source)
     weights = row_weights(compacted, changes)
+    fits = weights is None and rows <= len(source)
+    order = rng.permutation(len(source))[:rows] if fits else None
     for start in range(0, rows, chunk_rows):
-        yield draw(compacted, min(chunk_rows, rows - start), changes, rng, weights)
+        size = min(chunk_rows, rows - start)
+        index = None if order is None else order[start : start + size]
+        yield draw(compacted, size, changes, rng, weights, index)
 
 
 def _write_parquet(chunks: Iterator[pd.DataFrame], path: Path) -> None:
