@@ -41,7 +41,10 @@ def test_batch_scores_equal_in_process_predictions(
         progress=False,
     )
     out = (
-        pd.read_csv(tmp_path / dest) if dest.endswith(".csv") else pd.read_parquet(tmp_path / dest)
+        # Labels as text, as written (pandas would turn `true` or `1` into a boolean or a number).
+        pd.read_csv(tmp_path / dest, dtype={"label": str})
+        if dest.endswith(".csv")
+        else pd.read_parquet(tmp_path / dest)
     )
     want = trained.pipeline.predict_proba(trained.test[trained.schema.features])[:, 1]
     assert done.rows == len(frame) == len(out)

@@ -304,7 +304,7 @@ def test_labels_are_written_quoted_as_the_file_spells_them(
     project: Path, tool_env: dict[str, str]
 ) -> None:
     """A true/false target: `--positive-label true` is written "true", quoted, as text."""
-    data = project / "data" / "raw" / "approvals.csv"
+    data = project / "data" / "raw" / "flags-as-text.csv"
     frame = _frame().assign(status=["true" if s == "churned" else "false" for s in _frame().status])
     frame.assign(note=[f"said {i} things on the phone" for i in range(len(frame))]).to_csv(
         data, index=False
