@@ -80,10 +80,6 @@ class Spec:
         """Name of the dataset file."""
         return f"{self.name}.{self.fmt}"
 
-    def column(self, name: str) -> Column:
-        """The column called `name`."""
-        return next(c for c in self.columns if c.name == name)
-
 
 def _label_text(value: Any) -> str:
     # How the label reads in the file: a CSV writes Python's True as "True".
@@ -219,11 +215,6 @@ def write(frame: pd.DataFrame, path: Path, spec: Spec) -> Path:
     return path
 
 
-def label_text(frame: pd.DataFrame, spec: Spec) -> pd.Series:
-    """The target column as text, as params.yaml and the API name labels."""
-    return frame[spec.target].map(_label_text)
-
-
 # ------------------------------------------------------------------------------------ the specs
 
 C = Column
@@ -243,7 +234,7 @@ SPECS: tuple[Spec, ...] = (
               levels=("little", "moderate", "rich")),
         ),
         target="risk", positive="bad", negative="good", positive_rate=0.3,
-        rows=1500, fmt="csv", seed=11,
+        rows=4000, fmt="csv", seed=11,
         shift=("durée (mois)", 40.0), new_category=("purpose", "crypto"),
         notes=("text labels bad/good", "missing categoricals as NaN, None and blanks",
                "numbers as text with blanks", "names with spaces and accents"),
@@ -261,7 +252,7 @@ SPECS: tuple[Spec, ...] = (
             C("hour", "integer", weight=0.3),
         ),
         target="is_fraud", positive=1, negative=0, positive_rate=0.02,
-        rows=4000, fmt="parquet", nullable=True, seed=12,
+        rows=10000, fmt="parquet", nullable=True, seed=12,
         shift=("amount", 900.0), new_category=("country", "BR"),
         notes=("2% positives labelled 1/0", "pandas NA in nullable text, boolean and Int64",
                "a constant column", "a high-cardinality column", "integer-coded categories"),
@@ -278,7 +269,7 @@ SPECS: tuple[Spec, ...] = (
             C("âge", "integer", weight=0.6),
         ),
         target="approved", positive="true", negative="false", positive_rate=0.45,
-        rows=1500, fmt="csv", seed=13,
+        rows=4000, fmt="csv", seed=13,
         shift=("Größe", 1500.0), new_category=("région", "Corse"),
         notes=("labels true/false, which pandas would read as booleans", "booleans with missing",
                "non-ASCII names"),
@@ -296,7 +287,7 @@ SPECS: tuple[Spec, ...] = (
               levels=("monthly", "one year", "two years")),
         ),
         target="churned", positive="yes", negative="no", positive_rate=0.25,
-        rows=1500, fmt="parquet", seed=14,
+        rows=4000, fmt="parquet", seed=14,
         shift=("monthly fee", 1200.0), new_category=("plan", "unlimited"),
         notes=("labels yes/no (YAML 1.1 booleans)", "Parquet with object columns"),
     ),
@@ -313,7 +304,7 @@ SPECS: tuple[Spec, ...] = (
             C("years at address", "integer", weight=0.4),
         ),
         target="default", positive=1, negative=0, positive_rate=0.08,
-        rows=2000, fmt="csv", seed=15,
+        rows=5000, fmt="csv", seed=15,
         shift=("years at address", 90.0), new_category=("employment", "gig"),
         notes=("labels 1/0 in a CSV", "a categorical missing 30% as blanks"),
     ),
