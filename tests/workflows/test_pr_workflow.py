@@ -133,7 +133,6 @@ def test_improving_pr_gets_one_comment_updated_on_rerun(
     body = comment["body"]
     assert body.startswith("✅ **Passed**: all ")
     assert "| metric | base `" in body
-    assert re.search(r"\| roc_auc ↑ \| 0\.8\d{3} \| 0\.8\d{3} \| [+-]0\.\d{4} \|", body)
     assert re.search(
         r"\| `train\.model\.type` \| .*hist_gradient_boosting.* \| .*logistic_regression", body
     )
@@ -149,6 +148,8 @@ def test_improving_pr_gets_one_comment_updated_on_rerun(
     assert report["passed"] is True
     [auc] = [m for m in report["metrics"] if m["metric"] == "roc_auc"]
     assert auc["branch"] > auc["base"]
+    # The comment shows the report's own numbers (whatever the project's data gives).
+    assert f"| roc_auc ↑ | {auc['base']:.4f} | {auc['branch']:.4f} | " in body
     [cache] = first.calls("cache")
     assert re.fullmatch(r"venv-Linux-py3\.11-[0-9a-f]{64}", cache["inputs"]["key"])
     assert first.calls("npm")[0]["argv"] == ["install", "--global", "@dvcorg/cml@0.20.6"]
