@@ -6,23 +6,49 @@ Imports of the areas stay inside the commands, so `gitops-ml --help` loads none 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import sysconfig
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
+from typer.core import TyperGroup
 
 from gitops_ml.core.errors import UserError
 
 if TYPE_CHECKING:
+    # Typer carries its own copy of click; its group methods take that copy's types.
+    from typer._click import Context, HelpFormatter
+
     from gitops_ml.core.params import Params
+
+
+class _Commands(TyperGroup):
+    """`gitops-ml --help` lists each command's whole first sentence, wrapped, never cut."""
+
+    def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
+        """The commands and their first sentences, wrapped to the terminal's width."""
+        rows = [
+            (name, command.get_short_help_str(limit=1000))
+            for name in self.list_commands(ctx)
+            if (command := self.get_command(ctx, name)) is not None and not command.hidden
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
 
 app = typer.Typer(
     name="gitops-ml",
+    cls=_Commands,
     help="Reproducible ML pipeline, pull-request reports and promotion, driven by params.yaml.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help that wraps to the terminal: rich's boxed tables cut long option names
+    # (`--remove-example-da…`) when the width is 80 columns or less.
+    rich_markup_mode=None,
 )
 
 ParamsOption = Annotated[
@@ -328,17 +354,21 @@ def simulate(
         ),
     ] = "",
     raw: Annotated[
-        Path | None, typer.Option(help="Table to resample; default: data.raw of params.yaml.")
+        Path | None,
+        typer.Option(
+            help="Table to resample; default: the rows of data.raw that `prepare` holds out "
+            "for testing (never seen in training)."
+        ),
     ] = None,
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Write a batch shaped like the raw data: resampled rows plus controlled drift."""
     from gitops_ml.monitoring import simulate as sim
 
-    source = raw if raw is not None else Path(_load(params).data.raw)
-    changes = sim.run(source, output, rows, seed, drift)
+    source, where = sim.source_rows(_load(params), raw)
+    changes = sim.run(source, where, output, rows, seed, drift)
     applied = ", ".join(str(c) for c in changes) or "no drift"
-    typer.echo(f"simulated {rows} rows of {source} ({applied}) → {output}")
+    typer.echo(f"simulated {rows} rows from {where} ({applied}) → {output}")
 
 
 @app.command()
@@ -583,10 +613,21 @@ def _show_logs() -> None:
         logger.setLevel(logging.INFO)
 
 
+def _own_commands_first_on_path() -> None:
+    # DVC runs each stage's command (`gitops-ml prepare ...`) through the shell, and `report`
+    # runs `dvc`: the processes this one starts must find this environment's commands even when
+    # it is not activated (`.venv/bin/gitops-ml init` runs `dvc repro`), and no other install's.
+    scripts = sysconfig.get_path("scripts")
+    current = os.environ.get("PATH", "")
+    if current.split(os.pathsep)[0] != scripts:
+        os.environ["PATH"] = f"{scripts}{os.pathsep}{current}" if current else scripts
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one message and exit code 1."""
     try:
         _show_logs()
+        _own_commands_first_on_path()
         _export_tracking_uri()
         app()
     except UserError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from gitops_ml.core.errors import DataError
@@ -62,3 +63,38 @@ def test_a_wrong_target_names_the_file_the_column_and_what_is_there(tmp_path: Pa
     assert "column 'status': positive label 'Yes' does not occur" in str(label.value)
     assert "'churned'" in str(label.value)
     assert "'stayed'" in str(label.value)
+
+
+def test_a_positive_label_is_found_as_the_file_spells_it(tmp_path: Path) -> None:
+    """`true` names a Parquet boolean's `True`; the label is returned as the file holds it."""
+    table = Table(_frame().assign(status=[True, False] * 100), tmp_path / "a.parquet")
+    counts = dataset_checks.check_target(table, "status")
+    assert counts == {"True": 100, "False": 100}
+    assert dataset_checks.check_positive(table, "status", counts, "true") == "True"
+    assert dataset_checks.check_positive(table, "status", counts, "True") == "True"
+
+
+def test_dates_and_free_text_are_proposed_for_leaving_out() -> None:
+    """Dates (typed or as text) and free text are named with why; ids, codes, years are not."""
+    frame = _frame()
+    rows = len(frame)
+    frame["signed"] = pd.date_range("2024-01-01", periods=rows, freq="D")
+    frame["last contact"] = pd.date_range("2023-06-01", periods=rows, freq="h").astype(str)
+    frame["note"] = [f"called on day {i} about the invoice" for i in range(rows)]
+    frame["year"] = [str(1990 + i % 30) for i in range(rows)]
+    frame["code"] = [f"Z{i % 40:03d}" for i in range(rows)]
+    assert dataset_checks.unusable_columns(frame, "status", "account_id") == {
+        "signed": "dates and times",
+        "last contact": "dates written as text",
+        "note": "free text",
+    }
+    assert dataset_checks.unusable_columns(_frame(), "status", None) == {}
+
+
+def test_the_summary_names_the_columns_to_leave_out(tmp_path: Path) -> None:
+    """init's summary carries the proposal; the pipeline itself still accepts the data."""
+    frame = _frame().assign(note=[f"free words number {i} here" for i in range(200)])
+    params = DataParams(raw="a.parquet", target="status", positive_label="churned")
+    summary = dataset_checks.summarize(Table(frame, tmp_path / "a.parquet"), params, seed=1)
+    assert summary.unusable == {"note": "free text"}
+    assert "note" in summary.schema.categorical

@@ -5,20 +5,29 @@ the data validated exactly as the prepare stage will validate it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from gitops_ml.core.dataset import prepare
 from gitops_ml.core.errors import DataError
+from gitops_ml.core.labels import as_text, find_label
 from gitops_ml.core.params import DataParams
 from gitops_ml.core.schema import FeatureSchema
-from gitops_ml.core.table import Table
+from gitops_ml.core.table import Table, is_text
 
 # Names that usually mark the target column or its positive value, lower-cased.
 TARGET_NAMES = ("target", "label", "class", "y", "outcome", "status", "churn", "churned", "default")
 POSITIVE_NAMES = ("yes", "true", "1", "y", "positive", "pos")
+# A text column is free text when most of its values are distinct and hold several words, and
+# dates when nearly all its values read as dates: neither is a feature the model can use as is.
+FREE_TEXT_DISTINCT = 0.5
+FREE_TEXT_WORDS = 3
+DATE_SHARE = 0.95
+# Values looked at per column: enough to tell, cheap on millions of rows.
+SAMPLE = 2000
 
 
 def binary_columns(frame: pd.DataFrame) -> list[str]:
@@ -37,7 +46,7 @@ def guess_target(frame: pd.DataFrame) -> str | None:
 
 def target_values(frame: pd.DataFrame, target: str) -> dict[str, int]:
     """Counts of each value of the target column, as text (how params.yaml names labels)."""
-    counts = frame[target].dropna().astype(str).str.strip().value_counts()
+    counts = as_text(frame[target]).dropna().str.strip().value_counts()
     return {str(k): int(v) for k, v in counts.items()}
 
 
@@ -66,6 +75,46 @@ def guess_id_column(frame: pd.DataFrame, target: str | None) -> str | None:
     return None
 
 
+def _reads_as_dates(values: pd.Series) -> bool:
+    if pd.to_numeric(values, errors="coerce").notna().mean() >= DATE_SHARE:
+        return False  # numbers (years, codes) are numeric features, not dates
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas warns when it guesses a format per value
+        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+    return bool(parsed.notna().mean() >= DATE_SHARE)
+
+
+def unusable_columns(frame: pd.DataFrame, target: str, id_column: str | None) -> dict[str, str]:
+    """Columns the model cannot use as they are, each with why: dates and times, free text.
+
+    `init` proposes leaving them out (`data.drop_columns`); kept, a date becomes a category per
+    day and free text a category per sentence, which no model learns from.
+    """
+    found: dict[str, str] = {}
+    for col in frame.columns:
+        name = str(col)
+        series = frame[col]
+        if name in (target, id_column):
+            continue
+        if pd.api.types.is_datetime64_any_dtype(series) or isinstance(series.dtype, pd.PeriodDtype):
+            found[name] = "dates and times"
+            continue
+        if not is_text(series) or pd.api.types.is_bool_dtype(series):
+            continue
+        present = series.dropna().head(SAMPLE).map(str).str.strip()
+        present = present[present != ""]
+        if present.empty:
+            continue
+        if _reads_as_dates(present):
+            found[name] = "dates written as text"
+        elif (
+            present.nunique() >= FREE_TEXT_DISTINCT * len(present)
+            and present.map(lambda text: len(text.split())).median() >= FREE_TEXT_WORDS
+        ):
+            found[name] = "free text"
+    return found
+
+
 def model_name_for(project: str) -> str:
     """A registered-model name made from a project name: `<project>-model`, safe for GTO."""
     slug = re.sub(r"[^A-Za-z0-9_-]+", "-", project.strip()).strip("-_").lower()
@@ -80,6 +129,7 @@ class DataSummary:
     rows: int
     schema: FeatureSchema
     counts: dict[str, int]
+    unusable: dict[str, str] = field(default_factory=dict)
 
     @property
     def positive_rate(self) -> float:
@@ -106,13 +156,17 @@ def check_target(table: Table, target: str) -> dict[str, int]:
     return counts
 
 
-def check_positive(table: Table, target: str, counts: dict[str, int], positive: str) -> None:
-    """DataError naming file, column and the values present when `positive` is not one."""
-    if positive not in counts:
+def check_positive(table: Table, target: str, counts: dict[str, int], positive: str) -> str:
+    """The label `positive` names, as the file spells it (`true` names a Parquet's `True`);
+    DataError naming file, column and the values present when it names none.
+    """
+    found = find_label(positive, list(counts))
+    if found is None:
         raise DataError(
             f"{table.path}: column {target!r}: positive label {positive!r} does not occur; "
             f"the values present are {list(counts)}"
         )
+    return found
 
 
 def summarize(table: Table, params: DataParams, seed: int) -> DataSummary:
@@ -121,6 +175,12 @@ def summarize(table: Table, params: DataParams, seed: int) -> DataSummary:
     check_positive(table, params.target, counts, str(params.positive_label))
     # The stage's own code: a dataset that passes here passes `dvc repro`'s prepare.
     _, _, schema = prepare(table, params, seed)
-    positive = str(params.positive_label)
+    positive = schema.positive_label
     ordered = {positive: counts[positive], **{k: v for k, v in counts.items() if k != positive}}
-    return DataSummary(path=table.path, rows=len(table.frame), schema=schema, counts=ordered)
+    return DataSummary(
+        path=table.path,
+        rows=len(table.frame),
+        schema=schema,
+        counts=ordered,
+        unusable=unusable_columns(table.frame, params.target, params.id_column),
+    )

@@ -15,7 +15,8 @@ from rich.prompt import Confirm, Prompt
 from rich.table import Table as RichTable
 
 from gitops_ml.core.errors import UserError
-from gitops_ml.core.formats import require_table
+from gitops_ml.core.formats import require_table, table_kind
+from gitops_ml.core.labels import find_label
 from gitops_ml.core.params import DataParams, Params
 from gitops_ml.core.table import Table
 from gitops_ml.infra.tables import read_table
@@ -134,15 +135,16 @@ def _target(ask: Ask, options: Options, table: Table, now: str) -> tuple[str, di
 def _positive(
     ask: Ask, options: Options, table: Table, target: str, counts: dict[str, int], now: str
 ) -> str:
-    default = now if now in counts else dataset_checks.guess_positive(counts)
-    if options.positive_label is None and ask.asker is None and default != now:
+    kept = find_label(now, list(counts))
+    default = kept if kept is not None else dataset_checks.guess_positive(counts)
+    if options.positive_label is None and ask.asker is None and kept is None:
         raise UserError(
             f"{table.path}: column {target!r}: the current positive label {now!r} "
             f"(data.positive_label) does not occur; pass --positive-label, one of {list(counts)}"
         )
     positive = ask.text(options.positive_label, f"Positive label, one of {list(counts)}", default)
-    dataset_checks.check_positive(table, target, counts, str(positive))
-    return str(positive)
+    # Written as the file spells it: `--positive-label true` on a Parquet boolean gives `True`.
+    return dataset_checks.check_positive(table, target, counts, str(positive))
 
 
 def _id_column(
@@ -209,6 +211,11 @@ def _dataset(
         )
     table = read_table(source)
     target, counts = _target(ask, options, table, current.data.target)
+    if table_kind(source) == "csv" and target in table.frame.columns:
+        # Read again as prepare will: the target's labels as the file writes them (`true`,
+        # not the boolean pandas would make of it).
+        table = read_table(source, text=[target])
+        counts = dataset_checks.check_target(table, target)
     positive = _positive(ask, options, table, target, counts, str(current.data.positive_label))
     id_column = _id_column(ask, options, table, target, current.data.id_column)
     columns = [str(c) for c in table.frame.columns]
@@ -297,6 +304,12 @@ def show_summary(console: Console, summary: DataSummary) -> None:
     kinds.add_row(f"categorical ({len(schema.categorical)})", ", ".join(schema.categorical) or "-")
     kinds.add_row("id (not a feature)", schema.id_column or "-")
     console.print(kinds)
+    if summary.unusable:
+        listed = ", ".join(f"{name} ({why})" for name, why in summary.unusable.items())
+        console.print(
+            f"[yellow]Not usable as features as they are: {listed}. Proposed: leave them out "
+            f"with data.drop_columns: {list(summary.unusable)}[/yellow]"
+        )
     total = sum(summary.counts.values())
     balance = RichTable(
         f"{schema.target}", "rows", "share", title="Class balance", title_justify="left"
