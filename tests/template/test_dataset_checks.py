@@ -85,16 +85,27 @@ def test_dates_and_free_text_are_proposed_for_leaving_out() -> None:
     frame["code"] = [f"Z{i % 40:03d}" for i in range(rows)]
     assert dataset_checks.unusable_columns(frame, "status", "account_id") == {
         "signed": "dates and times",
-        "last contact": "dates written as text",
+        "last contact": "dates and times",
         "note": "free text",
     }
-    assert dataset_checks.unusable_columns(_frame(), "status", None) == {}
+    assert dataset_checks.unusable_columns(_frame(), "status", "account_id") == {}
+    # An identifier not named as the id column is one more column prepare would refuse.
+    assert dataset_checks.unusable_columns(_frame(), "status", None) == {"account_id": "free text"}
 
 
-def test_the_summary_names_the_columns_to_leave_out(tmp_path: Path) -> None:
-    """init's summary carries the proposal; the pipeline itself still accepts the data."""
+def test_what_init_proposes_to_leave_out_is_what_prepare_needs(tmp_path: Path) -> None:
+    """prepare refuses the free-text column; with the proposal in data.drop_columns it accepts
+    the data, and the summary says what was left out."""
     frame = _frame().assign(note=[f"free words number {i} here" for i in range(200)])
-    params = DataParams(raw="a.parquet", target="status", positive_label="churned")
-    summary = dataset_checks.summarize(Table(frame, tmp_path / "a.parquet"), params, seed=1)
-    assert summary.unusable == {"note": "free text"}
-    assert "note" in summary.schema.categorical
+    table = Table(frame, tmp_path / "a.parquet")
+    params = DataParams(
+        raw="a.parquet", target="status", positive_label="churned", id_column="account_id"
+    )
+    with pytest.raises(DataError, match=r"\['note'\] look like free text"):
+        dataset_checks.summarize(table, params, seed=1)
+    proposed = dataset_checks.unusable_columns(frame, "status", "account_id")
+    assert proposed == {"note": "free text"}
+    dropped = params.model_copy(update={"drop_columns": list(proposed)})
+    summary = dataset_checks.summarize(table, dropped, seed=1)
+    assert summary.dropped == ["note"]
+    assert "note" not in summary.schema.features

@@ -303,7 +303,8 @@ def test_a_failing_pipeline_run_undoes_everything(
 def test_labels_are_written_quoted_as_the_file_spells_them(
     project: Path, tool_env: dict[str, str]
 ) -> None:
-    """A true/false target: `--positive-label true` is written "true", quoted, as text."""
+    """A true/false target: `--positive-label true` is written "true", quoted, as text; a
+    free-text column prepare would refuse is left out in data.drop_columns (with --yes)."""
     data = project / "data" / "raw" / "flags-as-text.csv"
     frame = _frame().assign(status=["true" if s == "churned" else "false" for s in _frame().status])
     frame.assign(note=[f"said {i} things on the phone" for i in range(len(frame))]).to_csv(
@@ -317,5 +318,5 @@ def test_labels_are_written_quoted_as_the_file_spells_them(
     assert yaml.safe_load(text)["data"]["positive_label"] == "true"
     shown = console.file.getvalue()  # type: ignore[attr-defined]
     assert "true (positive)" in shown
-    assert "Not usable as features as they are: note (free text)" in shown
-    assert "data.drop_columns: ['note']" in shown
+    assert "Left out (data.drop_columns): note" in shown
+    assert yaml.safe_load(text)["data"]["drop_columns"] == ["note"]

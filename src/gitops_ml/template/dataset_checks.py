@@ -5,29 +5,22 @@ the data validated exactly as the prepare stage will validate it.
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from gitops_ml.core.columns import as_numbers, is_date, is_free_text
 from gitops_ml.core.dataset import prepare
 from gitops_ml.core.errors import DataError
 from gitops_ml.core.labels import as_text, find_label
 from gitops_ml.core.params import DataParams
 from gitops_ml.core.schema import FeatureSchema
-from gitops_ml.core.table import Table, is_text
+from gitops_ml.core.table import Table, clean, is_text
 
 # Names that usually mark the target column or its positive value, lower-cased.
 TARGET_NAMES = ("target", "label", "class", "y", "outcome", "status", "churn", "churned", "default")
 POSITIVE_NAMES = ("yes", "true", "1", "y", "positive", "pos")
-# A text column is free text when most of its values are distinct and hold several words, and
-# dates when nearly all its values read as dates: neither is a feature the model can use as is.
-FREE_TEXT_DISTINCT = 0.5
-FREE_TEXT_WORDS = 3
-DATE_SHARE = 0.95
-# Values looked at per column: enough to tell, cheap on millions of rows.
-SAMPLE = 2000
 
 
 def binary_columns(frame: pd.DataFrame) -> list[str]:
@@ -75,42 +68,22 @@ def guess_id_column(frame: pd.DataFrame, target: str | None) -> str | None:
     return None
 
 
-def _reads_as_dates(values: pd.Series) -> bool:
-    if pd.to_numeric(values, errors="coerce").notna().mean() >= DATE_SHARE:
-        return False  # numbers (years, codes) are numeric features, not dates
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pandas warns when it guesses a format per value
-        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
-    return bool(parsed.notna().mean() >= DATE_SHARE)
-
-
 def unusable_columns(frame: pd.DataFrame, target: str, id_column: str | None) -> dict[str, str]:
-    """Columns the model cannot use as they are, each with why: dates and times, free text.
+    """Columns prepare refuses as features, each with why: dates and times, free text.
 
-    `init` proposes leaving them out (`data.drop_columns`); kept, a date becomes a category per
-    day and free text a category per sentence, which no model learns from.
+    The rule is prepare's own (`core.columns`), applied to the values as prepare cleans them, so
+    what `init` proposes to leave out (`data.drop_columns`) is exactly what prepare needs.
     """
+    cleaned = clean(frame.apply(as_numbers))
     found: dict[str, str] = {}
-    for col in frame.columns:
+    for col in cleaned.columns:
         name = str(col)
-        series = frame[col]
+        series = cleaned[col]
         if name in (target, id_column):
             continue
-        if pd.api.types.is_datetime64_any_dtype(series) or isinstance(series.dtype, pd.PeriodDtype):
+        if is_date(series):
             found[name] = "dates and times"
-            continue
-        if not is_text(series) or pd.api.types.is_bool_dtype(series):
-            continue
-        present = series.dropna().head(SAMPLE).map(str).str.strip()
-        present = present[present != ""]
-        if present.empty:
-            continue
-        if _reads_as_dates(present):
-            found[name] = "dates written as text"
-        elif (
-            present.nunique() >= FREE_TEXT_DISTINCT * len(present)
-            and present.map(lambda text: len(text.split())).median() >= FREE_TEXT_WORDS
-        ):
+        elif is_text(series) and not pd.api.types.is_bool_dtype(series) and is_free_text(series):
             found[name] = "free text"
     return found
 
@@ -129,7 +102,7 @@ class DataSummary:
     rows: int
     schema: FeatureSchema
     counts: dict[str, int]
-    unusable: dict[str, str] = field(default_factory=dict)
+    dropped: list[str] = field(default_factory=list)  # data.drop_columns, left out
 
     @property
     def positive_rate(self) -> float:
@@ -182,5 +155,5 @@ def summarize(table: Table, params: DataParams, seed: int) -> DataSummary:
         rows=len(table.frame),
         schema=schema,
         counts=ordered,
-        unusable=unusable_columns(table.frame, params.target, params.id_column),
+        dropped=list(params.drop_columns),
     )

@@ -100,6 +100,10 @@ def _params_edits(root: Path, answers: Answers, data_changed: bool) -> Edits:
     edits.set("data.positive_label", quoted(str(section["positive_label"])))
     for key in answers.dropped:
         edits.drop(f"data.{key}")
+    if section.get("drop_columns"):
+        edits.set("data.drop_columns", section["drop_columns"])
+    else:
+        edits.drop("data.drop_columns")
     edits.set("mlflow.experiment", answers.name)
     edits.set("registry.model_name", answers.model_name)
     edits.set("tracking.uri", answers.tracking_uri)

@@ -177,6 +177,20 @@ def _data_section(
     return section, dropped
 
 
+def _drop_columns(
+    ask: Ask, current: list[str], unusable: dict[str, str], columns: list[str]
+) -> list[str]:
+    """data.drop_columns: the current ones still in the file, plus the columns prepare would
+    refuse (dates, free text) once the user agrees (by default, and with --yes)."""
+    kept = [c for c in current if c in columns]
+    proposed = [c for c in unusable if c not in kept]
+    if not proposed:
+        return kept
+    listed = ", ".join(f"{name} ({unusable[name]})" for name in proposed)
+    question = f"Leave out {listed}, which the model cannot use as features (data.drop_columns)?"
+    return kept + proposed if ask.confirm(None, question, True) else kept
+
+
 def check_tracking(uri: str | None) -> None:
     """Refuse an http(s) tracking server that nothing answers at, before anything is written."""
     if uri is None:
@@ -221,6 +235,8 @@ def _dataset(
     columns = [str(c) for c in table.frame.columns]
     placement = settings.place_data(source, root, source.stat().st_size, options.track, False)
     section, dropped = _data_section(current, placement.raw, target, positive, id_column, columns)
+    unusable = dataset_checks.unusable_columns(table.frame, target, id_column)
+    section["drop_columns"] = _drop_columns(ask, section["drop_columns"], unusable, columns)
     summary = dataset_checks.summarize(table, DataParams.model_validate(section), current.seed)
     return source, section, dropped, summary
 
@@ -304,12 +320,8 @@ def show_summary(console: Console, summary: DataSummary) -> None:
     kinds.add_row(f"categorical ({len(schema.categorical)})", ", ".join(schema.categorical) or "-")
     kinds.add_row("id (not a feature)", schema.id_column or "-")
     console.print(kinds)
-    if summary.unusable:
-        listed = ", ".join(f"{name} ({why})" for name, why in summary.unusable.items())
-        console.print(
-            f"[yellow]Not usable as features as they are: {listed}. Proposed: leave them out "
-            f"with data.drop_columns: {list(summary.unusable)}[/yellow]"
-        )
+    if summary.dropped:
+        console.print(f"Left out (data.drop_columns): {', '.join(summary.dropped)}")
     total = sum(summary.counts.values())
     balance = RichTable(
         f"{schema.target}", "rows", "share", title="Class balance", title_justify="left"
