@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -222,7 +223,9 @@ def test_pr_cannot_lower_its_own_gate(
 ) -> None:
     """Lowered gates are flagged and the base's thresholds apply; the base is origin/main."""
     repo = repo_copy()
-    _set(repo, {"gates.floors.roc_auc": 0.9})
+    auc = json.loads((repo / "eval/metrics.json").read_text())["roc_auc"]
+    floor = math.ceil((auc + 1) / 2 * 100) / 100  # between this project's model and perfection
+    _set(repo, {"gates.floors.roc_auc": floor})
     main_sha = _commit(repo, tool_env, "raise the roc_auc floor above the current model")
     origin = tmp_path / "origin.git"
     run(["git", "init", "-q", "--bare", str(origin)], tmp_path, tool_env)
@@ -237,16 +240,16 @@ def test_pr_cannot_lower_its_own_gate(
     assert done.returncode == 1
     assert report["base"]["sha"] == main_sha
     assert report["gate"]["source"] == "base"
-    assert report["gate"]["thresholds"]["floors"]["roc_auc"] == 0.9
+    assert report["gate"]["thresholds"]["floors"]["roc_auc"] == floor
     assert report["gate"]["changed_in_pr"] is True
     assert report["gate"]["changes"] == [
-        {"key": "gates.floors.roc_auc", "base": 0.9, "branch": 0.5, "kind": "changed"}
+        {"key": "gates.floors.roc_auc", "base": floor, "branch": 0.5, "kind": "changed"}
     ]
     assert _failed(report) == {("floor", "roc_auc")}
     assert report["reproducibility"]["ok"] is True  # no stage reads gates
     markdown = (out / "report.md").read_text()
     assert "> [!WARNING]\n> This pull request changes `gates:`" in markdown
-    assert "`gates.floors.roc_auc` `0.9` → `0.5`" in markdown
+    assert f"`gates.floors.roc_auc` `{floor:g}` → `0.5`" in markdown
 
 
 def test_first_pull_request_has_no_baseline(
@@ -287,6 +290,7 @@ def test_pull_request_doc_shows_the_example_verbatim() -> None:
     assert "![roc](example-report/roc.png)" in doc
 
 
+@pytest.mark.example_data  # the default data's sizes and models
 def test_paired_band_fails_a_drop_of_two_hundredths_and_passes_a_tiny_change(
     repo_copy: Callable[[], Path], tool_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -325,6 +329,7 @@ def test_paired_band_fails_a_drop_of_two_hundredths_and_passes_a_tiny_change(
     assert _failed(tiny) == set()
 
 
+@pytest.mark.example_data  # the default data's sizes and models
 def test_new_seed_is_compared_on_the_rows_both_sides_held_out(
     repo_copy: Callable[[], Path], tool_env: dict[str, str], tmp_path: Path
 ) -> None:
