@@ -16,7 +16,7 @@ from gitops_ml.core import predictions
 from gitops_ml.core.curves import plot_data
 from gitops_ml.core.errors import ParamsError
 from gitops_ml.core.metrics import metrics_file, rounded, scores, subsample
-from gitops_ml.core.model import features, positive_proba
+from gitops_ml.core.model import features, scored_split
 from gitops_ml.core.params import EvaluateParams, Params
 from gitops_ml.core.schema import ROW_KEY, FeatureSchema
 from gitops_ml.infra import figures, tracking
@@ -97,9 +97,8 @@ def evaluate(
     pipeline: Pipeline, test: pd.DataFrame, schema: FeatureSchema, params: EvaluateParams, seed: int
 ) -> Evaluation:
     """Score the model on the test split: metrics with errors, slices, predictions, plot data."""
+    y, proba = scored_split(pipeline, test, schema)
     x = features(test, schema)
-    y = test[schema.target].to_numpy(dtype=np.int8)
-    proba = positive_proba(pipeline, x)
     metrics = metrics_file(y, proba, params.threshold, params.bootstrap, seed)
     held_out = predictions.table(test[ROW_KEY], y, proba, test[_slice_columns(schema, params)])
     plots: dict[str, list[dict[str, Any]]] = {

@@ -23,7 +23,7 @@ from gitops_ml.core.curves import plot_data
 from gitops_ml.core.errors import DataError, ModelError
 from gitops_ml.core.metric_rules import METRICS
 from gitops_ml.core.metrics import metrics_file
-from gitops_ml.core.model import features, positive_proba
+from gitops_ml.core.model import scored_split
 from gitops_ml.core.params import EvaluateParams
 from gitops_ml.core.schema import ROW_KEY, FeatureSchema
 from gitops_ml.infra.model_files import load_model
@@ -192,9 +192,8 @@ def rescore(
     try:
         schema = FeatureSchema.read(prepared / SCHEMA)
         test = pd.read_parquet(prepared / TEST)
-        y = test[schema.target].to_numpy(dtype=np.int8)
         # Anything may go wrong scoring a pull request's model on its own files: say what.
-        proba = positive_proba(model, features(test, schema))
+        y, proba = scored_split(model, test, schema)
         held_out = predictions.table(test[ROW_KEY], y, proba, test[settings.slices])
     except (DataError, OSError) as exc:
         return found(problem=str(exc))
