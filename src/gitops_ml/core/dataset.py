@@ -188,6 +188,23 @@ def _describe_failures(
     return "\n".join(lines)
 
 
+def _hashable(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with nested values (lists, mappings, arrays: a Parquet column that
+    data.drop_columns leaves out) as their text, so the row can be hashed; others as read."""
+    nested = [
+        col
+        for col in frame.columns
+        if frame[col].dtype == object
+        and frame[col].map(lambda v: isinstance(v, list | dict | set | np.ndarray)).any()
+    ]
+    if not nested:
+        return frame
+    out = frame.copy()
+    for col in nested:
+        out[col] = frame[col].map(repr)
+    return out
+
+
 def row_keys(frame: pd.DataFrame, id_column: str | None) -> pd.Series:
     """A stable key per row of a raw table: its id, or else a hash of its values as read.
 
@@ -197,7 +214,7 @@ def row_keys(frame: pd.DataFrame, id_column: str | None) -> pd.Series:
     if id_column is not None:
         base = frame[id_column].astype("string").fillna("")
     else:
-        hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        hashed = pd.util.hash_pandas_object(_hashable(frame), index=False).to_numpy()
         base = pd.Series([f"{h:016x}" for h in hashed.tolist()], index=frame.index, dtype="string")
     occurrence = base.groupby(base, sort=False).cumcount()
     suffix = ("#" + occurrence.astype("string")).where(occurrence > 0, "")
