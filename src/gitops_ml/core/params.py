@@ -303,6 +303,11 @@ class ServeParams(_Section):
         ge=0,
         description="How often to check the registry alias for a new champion; 0 = never.",
     )
+    engine: Literal["auto", "sklearn"] = Field(
+        default="auto",
+        description="auto: score with the compiled model when it converts and passes the "
+        "fidelity check, else scikit-learn; sklearn: always scikit-learn.",
+    )
 
 
 class MonitorParams(_Section):

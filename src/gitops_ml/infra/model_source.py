@@ -96,6 +96,7 @@ class LoadedModel:
     pipeline: Any
     schema: FeatureSchema
     info: ModelInfo
+    sha256: str | None = None  # of the skops file it was loaded from: what derived forms key on
 
 
 def is_local_file(source: str) -> bool:
@@ -191,7 +192,9 @@ def _load_file(ref: ModelRef, schema_path: Path, metrics_path: Path | None) -> L
         metrics=metrics,
         schema_source=str(schema_path),
     )
-    return LoadedModel(pipeline=load_model(Path(ref.uri)), schema=schema, info=info)
+    content = _model_file(ref.uri).read_bytes()
+    pipeline = load_model_bytes(content, ref.uri)
+    return LoadedModel(pipeline=pipeline, schema=schema, info=info, sha256=sha256_bytes(content))
 
 
 def fetch(uri: str, expected_sha256: str | None = None) -> Fetched:
@@ -281,7 +284,7 @@ def _load_mlflow(ref: ModelRef) -> LoadedModel:
         metrics={k: float(v) for k, v in run.data.metrics.items()} if run else {},
         schema_source=source,
     )
-    return LoadedModel(pipeline=pipeline, schema=schema, info=info)
+    return LoadedModel(pipeline=pipeline, schema=schema, info=info, sha256=fetched.sha256)
 
 
 def _run(run_id: str | None) -> Any:
