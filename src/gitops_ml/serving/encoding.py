@@ -56,16 +56,23 @@ class CategoricalColumn:
 
     def codes(self, values: Any) -> np.ndarray:
         """Position of each value among the categories; -1 for a value training never saw."""
-        array = np.asarray(values, dtype=object)
-        missing = pd.isna(array)
         index = self._index()
         fill = index.get(self.fill, -1)  # the fill text may itself be unseen: no column set
-        if len(array) <= _LOOKUP_ROWS:
-            found = [
-                fill if gone else index.get(v, -1) for v, gone in zip(array, missing, strict=True)
-            ]
-            return np.array(found, dtype=np.intp)
-        codes = pd.Index(self.categories, dtype=object).get_indexer(pd.Index(array))
+        if isinstance(values, pd.Series):
+            # A frame's text column is indexed as it is, Arrow strings included: a conversion
+            # to Python objects would cost more than the lookup.
+            missing = values.isna().to_numpy()
+            codes = pd.Index(self.categories, dtype=object).get_indexer(pd.Index(values))
+        else:
+            array = np.asarray(values, dtype=object)
+            missing = pd.isna(array)
+            if len(array) <= _LOOKUP_ROWS:
+                found = [
+                    fill if gone else index.get(v, -1)
+                    for v, gone in zip(array, missing, strict=True)
+                ]
+                return np.array(found, dtype=np.intp)
+            codes = pd.Index(self.categories, dtype=object).get_indexer(pd.Index(array))
         codes[missing] = fill
         return codes
 
