@@ -21,6 +21,7 @@ from gitops_ml.core.errors import ParamsError
 from gitops_ml.core.yaml12 import parse_yaml
 from gitops_ml.infra import dvc_lock, lineage
 from gitops_ml.infra.files import md5
+from gitops_ml.infra.logged_model import SavedSkopsFlavor
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -213,16 +214,15 @@ def log_training(
     trusted_types: list[str],
     schema: FeatureSchema | None = None,
 ) -> str:
-    """Log a fitted model with signature, input example, params and lineage; return the run id.
+    """Log a fitted model with its signature, params and lineage; return the run id.
 
-    `trusted_types` is the model files' allow-list (`model_files.trusted_names`), recorded for
-    MLflow's own loader; the package loads logged models through `model_source` only. With
-    `schema`, the feature schema is stored in the model's metadata and as `schema.json`.
+    The model is logged from its saved file at `model_path` (`logged_model`), not serialised
+    again. `trusted_types` is the model files' allow-list (`model_files.trusted_names`),
+    recorded for MLflow's own loader; the package loads logged models through `model_source`
+    only. With `schema`, the feature schema is stored in the model's metadata and as
+    `schema.json`.
     """
-    import pandas as pd
-    import sklearn
-    import skops
-    from mlflow.models import infer_signature
+    from mlflow.models import Model, infer_signature
 
     tags = lineage.run_tags(Path.cwd(), dvc_lock.read_lock(), data_files)
     with _quiet():
@@ -233,19 +233,11 @@ def log_training(
                 {"seed": params.seed, **_flat("train", params.train.model_dump(mode="json"))}
             )
             signature = infer_signature(example, pipeline.predict_proba(example)[:, 1])
-            mlflow.sklearn.log_model(
-                pipeline,
+            Model.log(
+                artifact_path=None,
                 name="model",
+                flavor=SavedSkopsFlavor(model_path, trusted_types),
                 signature=signature,
-                input_example=example,
-                serialization_format="skops",
-                skops_trusted_types=trusted_types,
-                # Listed, not inferred: inference re-imports the model in a subprocess.
-                pip_requirements=[
-                    f"scikit-learn=={sklearn.__version__}",
-                    f"skops=={skops.__version__}",
-                    f"pandas=={pd.__version__}",
-                ],
                 metadata={SCHEMA_METADATA: json.loads(schema.to_json())} if schema else None,
             )
             if schema is not None:
