@@ -185,3 +185,19 @@ def test_a_derived_scorer_is_cached_by_the_model_file_hash(trained: Any) -> None
     assert again is first
     assert other is not first
     assert other.engine == first.engine == scoring.COMPILED
+
+
+def test_categories_as_text_or_as_category_encode_alike(trained: Any) -> None:
+    """Batch scoring hands the compiled path `category` columns: the same matrix as text,
+    unseen and missing values included."""
+    schema = trained.schema
+    frame = features(trained.test, schema).head(200).copy()
+    category = schema.categorical[0]
+    frame[category] = frame[category].astype(object)
+    frame.iloc[0, frame.columns.get_loc(category)] = "a category nobody has seen"
+    frame.iloc[1, frame.columns.get_loc(category)] = np.nan
+    encoding = encoding_of(trained.pipeline, schema)
+    as_text = encoding.matrix(model_input(frame, schema))
+    as_category = encoding.matrix(model_input(frame, schema, text=False))
+    np.testing.assert_array_equal(as_category, as_text)
+    assert as_text[:2].sum() > 0  # the rows are encoded, not left empty

@@ -52,9 +52,16 @@ class Scored:
 
 
 def model_frame(
-    frame: pd.DataFrame, schema: FeatureSchema, path: Path, lines: CsvLines | None = None
+    frame: pd.DataFrame,
+    schema: FeatureSchema,
+    path: Path,
+    lines: CsvLines | None = None,
+    text: bool = True,
 ) -> pd.DataFrame:
-    """Clean and check one chunk, returning the model's input; DataError names bad rows."""
+    """Clean and check one chunk, returning the model's input; DataError names bad rows.
+
+    Categories come as text, or as `category` with `text` False (`records.model_input`).
+    """
     table = Table(frame=clean(frame[schema.features]), path=path, lines=lines)
     cleaned = table.frame
     typed: dict[str, Any] = {}
@@ -76,7 +83,7 @@ def model_frame(
         raise DataError("\n".join([head, *problems]))
     for col in schema.categorical:
         typed[col] = cleaned[col]
-    return records.model_input(pd.DataFrame(typed, index=cleaned.index), schema)
+    return records.model_input(pd.DataFrame(typed, index=cleaned.index), schema, text)
 
 
 def score_chunk(
@@ -94,7 +101,7 @@ def score_chunk(
     """
     schema = model.schema
     scorer = scorer or scoring.sklearn_scorer(model.pipeline, schema, "")
-    proba = scorer.proba(model_frame(frame, schema, path, lines))
+    proba = scorer.proba(model_frame(frame, schema, path, lines, text=not scorer.compiled))
     out = pd.DataFrame(index=frame.index)
     if id_column is not None:
         out[id_column] = frame[id_column]

@@ -58,6 +58,10 @@ class CategoricalColumn:
         """Position of each value among the categories; -1 for a value training never saw."""
         index = self._index()
         fill = index.get(self.fill, -1)  # the fill text may itself be unseen: no column set
+        if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
+            # Look up each category once, then map the codes: no lookup per row.
+            lookup = np.array([index.get(str(c), -1) for c in values.cat.categories] + [fill])
+            return np.asarray(lookup[values.cat.codes.to_numpy()], dtype=np.intp)
         if isinstance(values, pd.Series):
             # A frame's text column is indexed as it is, Arrow strings included: a conversion
             # to Python objects would cost more than the lookup.

@@ -58,15 +58,20 @@ def frame_from_records(records: Sequence[Mapping[str, Any]], schema: FeatureSche
     return frame_from_columns(columns_from_records(records, schema), schema)
 
 
-def model_input(frame: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
-    """The feature columns of a typed, cleaned frame as the model takes them (a new frame)."""
+def model_input(frame: pd.DataFrame, schema: FeatureSchema, text: bool = True) -> pd.DataFrame:
+    """The feature columns of a typed, cleaned frame as the model takes them (a new frame).
+
+    Categorical columns hold each value's label as text, or with `text` False as `category`
+    of the same labels (what the compiled path reads, sparing a conversion per value).
+    """
     columns: dict[str, Any] = {}
     for col in schema.numeric:
         columns[col] = frame[col].to_numpy(dtype=np.float64, na_value=np.nan)
     for col in schema.categorical:
         # Each value's label, as prepare gave it to training, as text with NaN for missing (what
         # the imputer takes for missing).
-        columns[col] = as_category(frame[col]).astype(TEXT)
+        labelled = as_category(frame[col])
+        columns[col] = labelled.astype(TEXT) if text else labelled
     return pd.DataFrame(columns, columns=schema.features, index=frame.index, copy=False)
 
 
