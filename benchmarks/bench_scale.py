@@ -12,6 +12,7 @@ every stage from the run-cache without running one (checked in its output).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -160,13 +161,13 @@ def _restore_result(label: str, key: str, repo: Path, tmp: Path, pipe: Measure) 
     # run-cache (keyed by command, dependencies and params) can spare the stages a run.
     (clone / "dvc.lock").unlink(missing_ok=True)
     restore = measured([dvc, "repro", "--pull"], clone)
-    ran = "Running stage" in restore.stdout
+    ran = re.findall(r"Running stage '([^']+)'", restore.stdout)
     same = (clone / "eval/metrics.json").read_bytes() == (repo / "eval/metrics.json").read_bytes()
     shutil.rmtree(clone, ignore_errors=True)
     speedup = pipe.seconds / restore.seconds
     shown = f"{restore.seconds:.1f} s vs {pipe.seconds:,.1f} s ({speedup:.0f}× faster)"
     if ran or not same:
-        shown += " (a stage ran!)" if ran else " (metrics differ!)"
+        shown += f" (stages ran: {', '.join(ran)}!)" if ran else " (metrics differ!)"
     ok = None if key != "1m" else speedup >= RESTORE_TARGET and not ran and same
     return Result(
         f"{label}: run-cache restore (`dvc repro --pull`, fresh clone) vs recompute",
