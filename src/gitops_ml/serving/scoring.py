@@ -1,7 +1,7 @@
 """Which path scores a served model: compiled (numpy encoding + ONNX Runtime trees) or
 scikit-learn, chosen at load, checked for fidelity, and said in `/metadata` and the log.
 
-The skops file stays the artifact of record: promotion hashes and signs it, and the compiled
+The skops file stays the artifact of record: promotion records its hash, and the compiled
 form is derived from it in memory when a model loads (cached by the file's SHA-256, never
 written anywhere). Before it serves, the compiled form scores serving-like probe records
 (every known category, missing values, unseen categories, extreme numbers, values at the
