@@ -277,7 +277,7 @@ def serve(
         host=host,
         port=port,
         settings=settings.serve,
-        threshold=settings.threshold,
+        threshold=settings.evaluate.threshold,
         schema_path=schema,
         metrics_path=metrics,
     )
@@ -305,7 +305,8 @@ def predict(
         _model_uri(model, settings),
         input,
         output,
-        threshold=settings.threshold,
+        threshold=settings.evaluate.threshold,
+        threshold_override=settings.serve.threshold,
         schema_path=schema,
         chunk_rows=chunk_rows,
         id_column=id_column,
