@@ -40,6 +40,12 @@ EVENT_PREFIX = "event."
 DECISION_TAG = "gitops_ml.decision"
 PENDING_TAG = "gitops_ml.decision.pending"
 GTO_TAGS = "gto.tags"
+# A version a rebuild from git registered: the registration tag it came from. A number git does
+# not record (a rejected version) is kept by a registration deleted at once, tagged GAP_TAG.
+REBUILT_TAG = "gitops_ml.rebuilt_from"
+GAP_TAG = "gitops_ml.rebuild_gap"
+# On the registered model while a rebuild runs: a rerun after a crash resumes it.
+REBUILDING_TAG = "gitops_ml.rebuilding"
 
 
 @dataclass(frozen=True)
@@ -216,6 +222,32 @@ class ModelRegistry:
         tags = self.client.get_registered_model(self.name).tags or {}
         keys = sorted(k for k in tags if k.startswith(EVENT_PREFIX))
         return [json.loads(tags[k]) for k in keys]
+
+    def restore_events(self, events: list[dict[str, Any]]) -> None:
+        """Write the history as these events, numbered from the first (a rebuild from git)."""
+        for number, event in enumerate(events, start=1):
+            self.client.set_registered_model_tag(
+                self.name, f"{EVENT_PREFIX}{number:05d}", json.dumps(event, sort_keys=True)
+            )
+
+    def rebuilding(self) -> bool:
+        """Whether a rebuild from git started on this store and has not finished."""
+        if not self._exists():
+            return False
+        return REBUILDING_TAG in (self.client.get_registered_model(self.name).tags or {})
+
+    def mark_rebuilding(self, running: bool) -> None:
+        """Mark a rebuild from git as started (creating the model) or finished."""
+        if running:
+            if not self._exists():
+                self.client.create_registered_model(self.name)
+            self.client.set_registered_model_tag(self.name, REBUILDING_TAG, now())
+        else:
+            self.client.delete_registered_model_tag(self.name, REBUILDING_TAG)
+
+    def delete(self, version: str) -> None:
+        """Delete a version; the store never gives its number again."""
+        self.client.delete_model_version(self.name, version)
 
     def log_text(self, run_id: str, text: str, path: str) -> None:
         """Attach a text file to a version's run."""

@@ -1,0 +1,218 @@
+"""Rebuild a lost registry from git: versions, aliases and history from origin's GTO tags, each
+model from the files its GitHub Release carries.
+
+Without a tracking server the registry is an SQLite file kept in the Actions cache; when the
+cache is evicted, the next job starts with a store that holds none of the model (`promote` and
+`rollback` refuse to work on it, `git_record.check_against_tags`). This puts back every version
+the tags record, under its own number, so numbering continues and the champion is the one git
+says is in production:
+
+- each registration tag names its version and the SHA-256 of its release's model file and
+  manifest (`git_record`); both files are downloaded and checked against those hashes, the
+  manifest must name the same model, version and commit, and the model file loads only
+  through the allow-list (`infra/model_files`); then it is logged to a new run with its schema
+  and registered with the manifest's tags (lineage, threshold, metrics, decision), its card as
+  description, and read back so its registry copy's hash is recorded as for any version;
+- numbers that git does not record (rejected versions, whose models were never released) are
+  taken by a registration deleted at once, as the store never gives a number twice;
+- the `#prod#N` assignments, in order, give `champion`, `previous-champion`, the
+  `champion-v<N>` aliases and the history of promotions and rollbacks.
+
+It can be killed at any point and run again: it resumes (the registered model carries
+`REBUILDING_TAG` until it ends, a version it registered `REBUILT_TAG`); a store that already
+holds the model otherwise is left alone if it agrees with the tags, and refused if it does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitops_ml.core.errors import RegistryError
+from gitops_ml.core.params import Params
+from gitops_ml.infra import failpoints, lineage, tracking
+from gitops_ml.infra.model_files import load_model_bytes, trusted_names
+from gitops_ml.release import git_record, git_tags, registry, release_assets
+from gitops_ml.release.git_record import GitRecord, Manifest, RecordedVersion
+from gitops_ml.release.registry import (
+    CHALLENGER,
+    CHAMPION,
+    GAP_TAG,
+    GTO_TAGS,
+    PREVIOUS,
+    REBUILT_TAG,
+    ModelRegistry,
+)
+
+Download = Callable[[str, list[str], Path], None]
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """What a rebuild did: the versions it registered and the champion it restored."""
+
+    restored: list[str]
+    champion: str | None
+    note: str
+
+
+def rebuild(repo: Path, params: Params, download: Download = release_assets.download) -> Rebuilt:
+    """Rebuild the registry of `registry.model_name` from origin's tags, if the store lost it."""
+    uri = tracking.tracking_uri()
+    with registry.errors_named(uri):
+        return _rebuild(repo, params, ModelRegistry(params.registry.model_name, uri), download)
+
+
+def _rebuild(repo: Path, params: Params, reg: ModelRegistry, download: Download) -> Rebuilt:
+    git_tags.fetch_tags(repo)
+    record = git_record.read(repo, reg.name)
+    if not record.versions:
+        return Rebuilt([], None, "origin's tags record no version: nothing to rebuild")
+    with reg.lock():
+        present = reg.versions()
+        if present and not reg.rebuilding():
+            stored = {v.version: lineage.read(v.tags, lineage.COMMIT) or "" for v in present}
+            git_record.check_store(record, stored, reg.name, reg.uri)
+            champion = reg.aliases().get(CHAMPION)
+            return Rebuilt([], champion, "the registry holds every version the tags record")
+        reg.mark_rebuilding(True)
+        held: dict[str, registry.Version] = {}
+        for version in present:
+            recorded = record.versions.get(version.version)
+            if recorded is not None and version.tags.get(REBUILT_TAG) == recorded.tag:
+                held[version.version] = version
+            elif REBUILT_TAG in version.tags:
+                reg.delete(version.version)  # a number taken for a gap by a killed rebuild
+        for number, recorded in record.versions.items():
+            version = held.get(number) or _register(reg, params, recorded, download)
+            _finish(reg, version, recorded, record)
+        champion = _aliases_and_history(reg, record)
+        reg.mark_rebuilding(False)
+    return Rebuilt(
+        list(record.versions), champion, "rebuilt from origin's tags and the releases' files"
+    )
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fetch(recorded: RecordedVersion, download: Download) -> tuple[bytes, Manifest]:
+    """The release's model file and manifest, checked against the hashes its tag records."""
+    where = f"release {recorded.tag}"
+    if recorded.model_sha256 is None or recorded.manifest_sha256 is None:
+        raise RegistryError(
+            f"tag {recorded.tag} records no hash of its release's files (it was written by an "
+            f"earlier release of gitops-ml), so v{recorded.number} cannot be rebuilt from it; "
+            "restore the registry's store instead"
+        )
+    with tempfile.TemporaryDirectory(prefix="gitops-ml-release-") as tmp:
+        names = [git_record.MODEL_ASSET, git_record.MANIFEST_ASSET]
+        download(recorded.tag, names, Path(tmp))
+        model, manifest = ((Path(tmp) / name).read_bytes() for name in names)
+    for name, data, expected in (
+        (git_record.MODEL_ASSET, model, recorded.model_sha256),
+        (git_record.MANIFEST_ASSET, manifest, recorded.manifest_sha256),
+    ):
+        if _sha256(data) != expected:
+            raise RegistryError(
+                f"{where}: refusing its {name}: its SHA-256 is {_sha256(data)}, not the "
+                f"{expected} that tag {recorded.tag} records (the file was replaced since)"
+            )
+    return model, git_record.parse_manifest(manifest, f"{where}: {git_record.MANIFEST_ASSET}")
+
+
+def _register(
+    reg: ModelRegistry, params: Params, recorded: RecordedVersion, download: Download
+) -> registry.Version:
+    model, manifest = _fetch(recorded, download)
+    commit = lineage.read(manifest.tags, lineage.COMMIT)
+    if (manifest.model, manifest.version, commit) != (reg.name, recorded.number, recorded.commit):
+        raise RegistryError(
+            f"release {recorded.tag}: its manifest describes {manifest.model} v"
+            f"{manifest.version} at {commit}, not {reg.name} v{recorded.number} at "
+            f"{recorded.commit} as the tag records"
+        )
+    pipeline = load_model_bytes(model, f"release {recorded.tag}: {git_record.MODEL_ASSET}")
+    run_tags = {
+        k: v
+        for k, v in manifest.tags.items()
+        if k in (lineage.COMMIT, lineage.BRANCH, lineage.MODEL_MD5, lineage.MODEL_SHA256)
+        or k in lineage.data_hashes(manifest.tags)
+    }
+    run_id = tracking.log_model_file(
+        pipeline=pipeline,
+        schema=manifest.schema,
+        tags={**run_tags, REBUILT_TAG: recorded.tag},
+        settings=params.mlflow,
+        trusted_types=trusted_names(),
+        run_name=f"v{recorded.number} rebuilt from {recorded.tag}",
+    )
+    failpoints.reached("rebuild-logged")
+    tags = {**manifest.tags, REBUILT_TAG: recorded.tag}
+    while True:
+        version = reg.register(run_id, tags)
+        if int(version.version) == int(recorded.number):
+            return version
+        if int(version.version) > int(recorded.number):
+            raise RegistryError(
+                f"registry model {reg.name!r}: the store numbered the next version "
+                f"v{version.version}, past v{recorded.number} that tag {recorded.tag} records; "
+                "it holds versions git does not know: rebuild into a new store"
+            )
+        # A number git does not record (a rejected version): taken, then given up for good.
+        reg.tag(version.version, {GAP_TAG: "true"})
+        reg.delete(version.version)
+        failpoints.reached("rebuild-gap")
+
+
+def _finish(
+    reg: ModelRegistry, version: registry.Version, recorded: RecordedVersion, record: GitRecord
+) -> None:
+    """Record the registry copy's hash, the card and the GTO tags of a rebuilt version."""
+    if lineage.ARTIFACT_SHA256 not in version.tags:
+        reg.read_back(version, "rebuild-hash")
+    reg.describe(version.version, recorded.card)
+    promoted = [
+        a.tag for a in record.assignments if a.version == version.version and a.action == "promote"
+    ]
+    reg.tag(version.version, {GTO_TAGS: json.dumps([recorded.tag, *promoted[:1]])})
+
+
+def _aliases_and_history(reg: ModelRegistry, record: GitRecord) -> str | None:
+    """Replay the production assignments: the aliases they leave, and the history of events."""
+    champion: str | None = None
+    previous: str | None = None
+    events = []
+    for assignment in record.assignments:
+        if champion is not None and champion != assignment.version:
+            previous = champion
+        champion = assignment.version
+        reg.set_alias(f"{CHAMPION}-v{champion}", champion)
+        registration = record.versions[champion].tag if champion in record.versions else None
+        events.append(
+            {
+                "action": assignment.action,
+                "version": champion,
+                "from": assignment.replaced,
+                "reason": assignment.reason,
+                "commit": assignment.commit,
+                "gto_tags": [registration, assignment.tag]
+                if registration and assignment.action == "promote"
+                else [assignment.tag],
+                "at": assignment.at,
+                "rebuilt_from": assignment.tag,
+            }
+        )
+    reg.set_alias(CHALLENGER, max(record.versions, key=int))
+    if previous is not None:
+        reg.set_alias(PREVIOUS, previous)
+    if champion is not None:
+        reg.set_alias(CHAMPION, champion)
+    reg.restore_events(events)
+    failpoints.reached("rebuild-aliases")
+    return champion
