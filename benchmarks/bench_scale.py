@@ -37,14 +37,17 @@ def _git(repo: Path, *args: str) -> None:
 
 def _use_simulated(repo: Path, rows: int) -> Path:
     raw = repo / "data" / "raw" / "bench.parquet"
+    params_path = repo / "params.yaml"
+    # The whole default table (not only its held-out rows, simulate's default) is resampled.
+    source = yaml.safe_load(params_path.read_text())["data"]["raw"]
+    cmd = [str(BIN / "gitops-ml"), "simulate", "--rows", str(rows), "--raw", source]
     subprocess.run(
-        [str(BIN / "gitops-ml"), "simulate", "--rows", str(rows), "--output", str(raw)],
+        [*cmd, "--output", str(raw)],
         cwd=repo,
         env=env(),
         check=True,
         capture_output=True,
     )
-    params_path = repo / "params.yaml"
     params = yaml.safe_load(params_path.read_text())
     params["data"]["raw"] = "data/raw/bench.parquet"
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))

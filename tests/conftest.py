@@ -14,6 +14,7 @@ import pytest
 from filelock import FileLock
 
 from gitops_ml.core.params import Params, load_params
+from gitops_ml.infra.tables import read_table
 
 # Fixtures of the serving tests (a small trained model, a real MLflow server) and of the
 # shared-infrastructure tests (S3-compatible server, PostgreSQL).
@@ -76,9 +77,8 @@ def params() -> Params:
 
 @pytest.fixture(scope="session")
 def raw_frame(params: Params) -> pd.DataFrame:
-    """The project's dataset as read from data/raw (CSV or Parquet, as `gitops-ml init` allows)."""
-    path = ROOT / params.data.raw
-    return pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    """The project's dataset as the pipeline reads it (CSV or Parquet; the target as text)."""
+    return read_table(ROOT / params.data.raw, text=[params.data.target]).frame
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gitops_ml.core.dataset import infer_schema, prepare, split, validate
+from gitops_ml.core.dataset import held_out, infer_schema, prepare, split, validate
 from gitops_ml.core.errors import DataError
 from gitops_ml.core.params import DataParams
-from gitops_ml.core.table import Table, clean
+from gitops_ml.core.table import Table, category_label, clean
 
 SRC = Path("d.csv")
 
@@ -128,3 +128,75 @@ def test_prepare_records_train_statistics(raw_frame: pd.DataFrame) -> None:
     assert low >= 0
     assert high <= 72
     assert train["total_charges"].isna().sum() + test["total_charges"].isna().sum() == 11
+
+
+def _every_missing_kind(n: int = 120) -> pd.DataFrame:
+    """Numbers, text and flags, each missing in every way a file or a frame can say so."""
+    rng = np.random.default_rng(1)
+    missing = [None, np.nan, pd.NA, ""]
+    amount = rng.normal(100, 20, n).round(1).astype(object)
+    plan = rng.choice(["basic", "pro", "max"], n).astype(object)
+    flag = rng.choice([True, False], n).astype(object)
+    for i in range(0, n, 7):
+        amount[i] = missing[i % 3]  # text blanks in a numeric column come from CSVs: below
+        plan[i] = missing[i % 4]
+        flag[i + 3 if i + 3 < n else i] = missing[(i + 1) % 4]
+    return pd.DataFrame(
+        {
+            "amount": amount,
+            "plan": plan,
+            "flag": flag,
+            "y": ["bad" if i % 3 == 0 else "good" for i in range(n)],
+        }
+    )
+
+
+def test_every_missing_kind_reaches_the_model_as_missing() -> None:
+    """None, NaN, NA and blanks in numbers, text and flags: prepared, fitted and scored."""
+    from gitops_ml.core.model import build_pipeline, features, positive_proba
+    from gitops_ml.core.params import LogisticRegressionParams, TrainParams
+
+    frame = _every_missing_kind()
+    train, test, schema = prepare(Table(frame, SRC), _params(positive_label="bad"), seed=0)
+    assert (schema.numeric, schema.categorical) == (("amount",), ("plan", "flag"))
+    assert schema.categories == {"plan": ["basic", "max", "pro"], "flag": ["False", "True"]}
+    both = pd.concat([train, test])
+    assert both["plan"].isna().sum() == (frame["plan"].map(category_label).isna()).sum()
+    for col in schema.categorical:
+        values = np.asarray(both[col], dtype=object)
+        assert not any(v is pd.NA for v in values)  # what trips scikit-learn's imputers
+    settings = TrainParams(model=LogisticRegressionParams(type="logistic_regression"))
+    model = build_pipeline(schema, settings, 0).fit(features(train, schema), train["y"])
+    proba = positive_proba(model, features(test, schema))
+    assert np.isfinite(proba).all()
+    assert len(proba) == len(test)
+
+
+def test_a_boolean_column_with_blanks_is_categorical() -> None:
+    """True/False with blanks is a category, not the numbers 1 and 0."""
+    frame = clean(_every_missing_kind())
+    schema = infer_schema(frame, _params(positive_label="bad"), SRC)
+    assert "flag" in schema.categorical
+
+
+def test_labels_keep_the_files_spelling_and_params_name_them_either_way() -> None:
+    """A YAML true finds the file's `true`; the schema records the file's spelling."""
+    frame = _frame().assign(y=["true" if i % 4 == 0 else "false" for i in range(40)])
+    for given in (True, "true"):
+        _, test, schema = prepare(Table(frame, SRC), _params(positive_label=given), seed=0)
+        assert (schema.positive_label, schema.negative_label) == ("true", "false")
+        assert test["y"].sum() == (test["y"] == 1).sum() > 0
+    with pytest.raises(DataError, match=r"positive label 'yes' does not occur.*'false', 'true'"):
+        prepare(Table(frame, SRC), _params(positive_label="yes"), seed=0)
+
+
+def test_held_out_rows_are_the_test_split_as_the_file_holds_them() -> None:
+    """The held-out rows are the raw rows of prepare's test split, in file order."""
+    frame = _frame(200)
+    params = _params(id_column="id")
+    _, test, _ = prepare(Table(frame, SRC), params, seed=5)
+    held = held_out(Table(frame, SRC), params, seed=5)
+    assert sorted(held["id"]) == sorted(test["id"])
+    assert held["id"].tolist() == [i for i in frame["id"] if i in set(test["id"])]
+    assert held["y"].isin(["yes", "no"]).all()  # raw labels, not 0/1
+    assert held.columns.tolist() == frame.columns.tolist()

@@ -41,3 +41,16 @@ def test_parquet_text_as_category_prepares_exactly_the_same_data(tmp_path: Path)
     assert fast[2] == plain[2]
     assert fast[2].numeric == ("age", "income")
     assert fast[2].categories["plan"] == ["basic", "pro"]
+
+
+def test_csv_columns_named_text_keep_the_files_spelling(tmp_path: Path) -> None:
+    """A target of true/false stays that text when named; pandas' booleans otherwise."""
+    path = tmp_path / "raw.csv"
+    path.write_text("x,approved\n1,true\n2,false\n3,TRUE\n", encoding="utf-8")
+    assert read_table(path, text=["approved"]).frame["approved"].tolist() == [
+        "true",
+        "false",
+        "TRUE",
+    ]
+    assert read_table(path).frame["approved"].tolist() == [True, False, True]
+    assert read_table(path, text=["absent"]).frame["x"].tolist() == [1, 2, 3]

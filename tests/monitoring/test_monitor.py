@@ -275,7 +275,8 @@ def drifted_report(
     root = tmp_path_factory.mktemp("drifted")
     batch = root / "batch.parquet"
     spec = "tenure:shift=12,contract:new=Quarterly,total_charges:missing=0.3"
-    simulate.run(ROOT / "data/raw/telco_churn.csv", batch, 1500, 5, spec)
+    source = clean(pd.read_csv(ROOT / "data/raw/telco_churn.csv"))
+    simulate.run(source, "the example", batch, 1500, 5, spec)
     done = _cli([*_monitor_args(prepared, batch, root / "out"), "--fail-on-drift"], ROOT, tool_env)
     assert done.returncode == monitor.DRIFT_EXIT_CODE, done.stderr
     assert "drift detected" in done.stdout

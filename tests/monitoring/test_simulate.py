@@ -10,8 +10,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from gitops_ml.core.dataset import prepare
 from gitops_ml.core.errors import DriftSpecError
+from gitops_ml.core.params import Params
 from gitops_ml.core.table import clean
+from gitops_ml.infra.tables import read_table
 from gitops_ml.monitoring import simulate
 from gitops_ml.monitoring.simulate import DriftChange, parse_spec
 
@@ -139,10 +142,9 @@ def test_each_change_does_what_it_says(source: pd.DataFrame) -> None:
 @pytest.mark.example_data  # the example's columns
 def test_chunked_parquet_has_one_schema(tmp_path: Path, raw_frame: pd.DataFrame) -> None:
     """Written in many chunks, a Parquet batch has one schema, plain strings and every row."""
-    raw = tmp_path / "raw.csv"
-    raw_frame.to_csv(raw, index=False)
     out = tmp_path / "batch.parquet"
-    simulate.run(raw, out, 2_500, 3, "total_charges:missing=0.01,contract:new=Q", chunk_rows=1000)
+    spec = "total_charges:missing=0.01,contract:new=Q"
+    simulate.run(clean(raw_frame), "raw.csv", out, 2_500, 3, spec, chunk_rows=1000)
     file = pq.ParquetFile(out)
     assert file.metadata.num_rows == 2_500
     assert file.metadata.num_row_groups == 3
@@ -155,7 +157,7 @@ def test_chunked_parquet_has_one_schema(tmp_path: Path, raw_frame: pd.DataFrame)
 
 @pytest.mark.example_data  # the example's columns
 def test_cli_writes_csv_and_refuses_bad_input(tmp_path: Path, tool_env: dict[str, str]) -> None:
-    """The command writes a CSV batch from params' raw file and reports errors in one line."""
+    """The command writes a CSV batch from the held-out rows and reports errors in one line."""
     out = tmp_path / "b.csv"
     done = subprocess.run(
         [
@@ -175,7 +177,10 @@ def test_cli_writes_csv_and_refuses_bad_input(tmp_path: Path, tool_env: dict[str
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    assert "simulated 50 rows of data/raw/telco_churn.csv (tenure:shift=1)" in done.stdout
+    assert (
+        "simulated 50 rows from the 1409 held-out rows of data/raw/telco_churn.csv "
+        "(tenure:shift=1)" in done.stdout
+    )
     assert len(pd.read_csv(out)) == 50
     bad = subprocess.run(
         [
@@ -206,3 +211,45 @@ def test_weights_reach_the_asked_share(source: pd.DataFrame) -> None:
     assert float(np.sum(weights[(source["contract"] == "Two year").to_numpy()])) == pytest.approx(
         0.5
     )
+
+
+def test_by_default_a_batch_resamples_only_rows_the_model_never_saw(
+    tmp_path: Path, params: Params
+) -> None:
+    """The default source is prepare's test split, raw; --raw resamples the table given."""
+    raw = tmp_path / "accounts.csv"
+    frame = pd.DataFrame(
+        {
+            "ref": [f"R{i:04d}" for i in range(300)],
+            "score": np.linspace(0, 1, 300),
+            "label": ["true" if i % 3 == 0 else "false" for i in range(300)],
+        }
+    )
+    frame.to_csv(raw, index=False)
+    data = params.data.model_copy(
+        update={"raw": str(raw), "target": "label", "positive_label": True, "id_column": "ref"}
+    )
+    settings = params.model_copy(update={"data": data})
+    source, where = simulate.source_rows(settings)
+    _, test, _ = prepare(read_table(raw, text=["label"]), data, settings.seed)
+    assert where == f"the {len(test)} held-out rows of {raw}"
+    assert sorted(source["ref"]) == sorted(test["ref"])
+    assert set(source["label"]) == {"true", "false"}  # labels as the file writes them
+    out = tmp_path / "batch.csv"
+    simulate.run(source, where, out, 500, 0)
+    assert set(pd.read_csv(out, dtype={"label": str})["ref"]) <= set(test["ref"])
+    whole, named = simulate.source_rows(settings, raw)
+    assert (len(whole), named) == (300, str(raw))
+
+
+def test_a_batch_no_larger_than_its_source_repeats_no_row() -> None:
+    """Up to the source's size every row comes once; beyond it rows must repeat."""
+    source = pd.DataFrame({"ref": [f"R{i}" for i in range(500)], "x": np.arange(500.0)})
+    whole = pd.concat(list(simulate.simulate(source, 500, 3, [], chunk_rows=120)))
+    assert sorted(whole["ref"]) == sorted(source["ref"])
+    assert whole["ref"].tolist() != source["ref"].tolist()  # shuffled
+    part = batch(source, 200, 4)
+    assert part["ref"].is_unique
+    more = batch(source, 900, 4)
+    assert len(more) == 900
+    assert not more["ref"].is_unique

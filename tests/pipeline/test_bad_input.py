@@ -59,7 +59,13 @@ def names(params: Params, sample: pd.DataFrame) -> Names:
 
 
 def _params(tmp_path: Path, raw: Path, **data: object) -> Path:
+    """The project's params.yaml reading `raw`, with `data` overrides. A test that names another
+    id column leaves the project's own id out (data.drop_columns): prepare would refuse it."""
     content = yaml.safe_load((ROOT / "params.yaml").read_text())
+    own_id = content["data"].get("id_column")
+    if "id_column" in data and own_id and own_id != data["id_column"]:
+        dropped = [*content["data"].get("drop_columns", []), own_id]
+        content["data"]["drop_columns"] = dropped
     content["data"].update({"raw": str(raw), **data})
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(content))
@@ -369,10 +375,12 @@ def test_spaces_around_header_names_are_stripped_with_a_warning(
 
 
 def test_names_with_inner_spaces_and_other_scripts_work(
-    cli: Cli, tmp_path: Path, sample: pd.DataFrame, names: Names
+    cli: Cli, tmp_path: Path, sample: pd.DataFrame, names: Names, params: Params
 ) -> None:
     """Column names with inner spaces and non-ASCII letters are features like any other."""
-    renamed = {names.number: "Kunden Dauer", sample.columns[-1]: "größe_€"}
+    used = {names.target, names.number, params.data.id_column}
+    last_feature = [column for column in sample.columns if column not in used][-1]
+    renamed = {names.number: "Kunden Dauer", last_feature: "größe_€"}
     raw = _csv(tmp_path, sample.rename(columns=renamed))
     code, err, out = _prepare(cli, tmp_path, raw)
     assert (code, err) == (0, "")

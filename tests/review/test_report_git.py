@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -205,7 +206,9 @@ def test_pr_cannot_lower_its_own_gate(
 ) -> None:
     """Lowered gates are flagged and the base's thresholds apply; the base is origin/main."""
     repo = repo_copy()
-    _set(repo, {"gates.floors.roc_auc": 0.9})
+    auc = json.loads((repo / "eval/metrics.json").read_text())["roc_auc"]
+    floor = math.ceil((auc + 1) / 2 * 100) / 100  # between this project's model and perfection
+    _set(repo, {"gates.floors.roc_auc": floor})
     main_sha = _commit(repo, tool_env, "raise the roc_auc floor above the current model")
     origin = tmp_path / "origin.git"
     run(["git", "init", "-q", "--bare", str(origin)], tmp_path, tool_env)
@@ -220,16 +223,16 @@ def test_pr_cannot_lower_its_own_gate(
     assert done.returncode == 1
     assert report["base"]["sha"] == main_sha
     assert report["gate"]["source"] == "base"
-    assert report["gate"]["thresholds"]["floors"]["roc_auc"] == 0.9
+    assert report["gate"]["thresholds"]["floors"]["roc_auc"] == floor
     assert report["gate"]["changed_in_pr"] is True
     assert report["gate"]["changes"] == [
-        {"key": "gates.floors.roc_auc", "base": 0.9, "branch": 0.5, "kind": "changed"}
+        {"key": "gates.floors.roc_auc", "base": floor, "branch": 0.5, "kind": "changed"}
     ]
     assert _failed(report) == {("floor", "roc_auc")}
     assert report["reproducibility"]["ok"] is True  # no stage reads gates
     markdown = (out / "report.md").read_text()
     assert "> [!WARNING]\n> This pull request changes `gates:`" in markdown
-    assert "`gates.floors.roc_auc` `0.9` → `0.5`" in markdown
+    assert f"`gates.floors.roc_auc` `{floor:g}` → `0.5`" in markdown
 
 
 def test_first_pull_request_has_no_baseline(

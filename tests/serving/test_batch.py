@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gitops_ml.core.errors import DataError, UserError
+from gitops_ml.core.errors import DataError, ModelError, UserError
 from gitops_ml.infra.tables import read_chunks
 from gitops_ml.serving import batch as predict
 
@@ -41,7 +41,10 @@ def test_batch_scores_equal_in_process_predictions(
         progress=False,
     )
     out = (
-        pd.read_csv(tmp_path / dest) if dest.endswith(".csv") else pd.read_parquet(tmp_path / dest)
+        # Labels as text, as written (pandas would turn `true` or `1` into a boolean or a number).
+        pd.read_csv(tmp_path / dest, dtype={"label": str})
+        if dest.endswith(".csv")
+        else pd.read_parquet(tmp_path / dest)
     )
     want = trained.pipeline.predict_proba(trained.test[trained.schema.features])[:, 1]
     assert done.rows == len(frame) == len(out)
@@ -152,3 +155,47 @@ def test_files_are_read_in_chunks_of_the_given_size(trained: Trained, tmp_path: 
         joined = pd.concat([c.frame for c in chunks])
         assert joined.index.tolist() == list(range(len(frame)))
         assert joined[ID].tolist() == frame[ID].tolist()
+
+
+def test_without_a_champion_predict_and_serve_say_what_to_do(
+    trained: Trained, tmp_path: Path, tool_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh registry has no champion: both commands say to promote or to name the file."""
+    from gitops_ml.core.params import ServeParams
+    from gitops_ml.serving import app
+
+    store = f"sqlite:///{tmp_path / 'fresh.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    _input(trained, tmp_path / "in.csv")
+    champion = "models:/churn-classifier@champion"
+    hint = r"No champion of churn-classifier in the registry .*Promote a model first"
+    with pytest.raises(ModelError, match=hint) as predicting:
+        predict.run(
+            champion, tmp_path / "in.csv", tmp_path / "out.csv", threshold=0.5,
+            schema_path=trained.schema_path,
+        )  # fmt: skip
+    assert "--model models/model.skops" in str(predicting.value)
+    assert not (tmp_path / "out.csv").exists()
+    with pytest.raises(ModelError, match=hint):
+        app.run(
+            champion, host="127.0.0.1", port=1, settings=ServeParams(), threshold=0.5,
+            schema_path=trained.schema_path, metrics_path=None,
+        )  # fmt: skip
+    done = run(
+        [
+            str(BIN / "gitops-ml"),
+            "predict",
+            "--params",
+            str(ROOT / "params.yaml"),
+            "--input",
+            "in.csv",
+            "--output",
+            "out.csv",
+        ],
+        tmp_path,
+        {**tool_env, "MLFLOW_TRACKING_URI": store},
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "Promote a model first" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -124,7 +124,8 @@ def _cases(trained: Trained) -> list[tuple[str, bytes, int, list[Any]]]:
     num, cat = trained.schema.numeric[0], trained.schema.categorical[0]  # tenure, contract
 
     def dumps(value: Any) -> bytes:
-        return json.dumps(value).encode()
+        # Names as they are (not \u-escaped), so the NaN case below finds a non-ASCII name.
+        return json.dumps(value, ensure_ascii=False).encode()
 
     quoted = f'"{num}": '.encode()
     return [

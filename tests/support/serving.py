@@ -58,7 +58,8 @@ class Trained:
 def fit_model(root: Path, max_iter: int = 40, seed: int = 42) -> Trained:
     """Prepare the project's data with an id column and fit a small model into `root`."""
     base = load_params(ROOT / "params.yaml")
-    raw = read_table(ROOT / base.data.raw).frame
+    target = base.data.target
+    raw = read_table(ROOT / base.data.raw, text=[target]).frame  # labels as the file spells them
     # The tests know the id column by one name: it replaces the data's own id column, if any.
     raw = raw.drop(columns=[base.data.id_column]) if base.data.id_column else raw
     raw.insert(0, ID, [f"C{i:05d}" for i in range(len(raw))])
@@ -74,7 +75,8 @@ def fit_model(root: Path, max_iter: int = 40, seed: int = 42) -> Trained:
             ),
         }
     )
-    train_frame, test_frame, schema = prepare(read_table(raw_path), params.data, seed)
+    table = read_table(raw_path, text=[target])
+    train_frame, test_frame, schema = prepare(table, params.data, seed)
     prepared = root / "data" / "prepared"
     prepared.mkdir(parents=True, exist_ok=True)
     train_frame.to_parquet(prepared / "train.parquet", index=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from gitops_ml.core.errors import DataError
@@ -62,3 +63,49 @@ def test_a_wrong_target_names_the_file_the_column_and_what_is_there(tmp_path: Pa
     assert "column 'status': positive label 'Yes' does not occur" in str(label.value)
     assert "'churned'" in str(label.value)
     assert "'stayed'" in str(label.value)
+
+
+def test_a_positive_label_is_found_as_the_file_spells_it(tmp_path: Path) -> None:
+    """`true` names a Parquet boolean's `True`; the label is returned as the file holds it."""
+    table = Table(_frame().assign(status=[True, False] * 100), tmp_path / "a.parquet")
+    counts = dataset_checks.check_target(table, "status")
+    assert counts == {"True": 100, "False": 100}
+    assert dataset_checks.check_positive(table, "status", counts, "true") == "True"
+    assert dataset_checks.check_positive(table, "status", counts, "True") == "True"
+
+
+def test_dates_and_free_text_are_proposed_for_leaving_out() -> None:
+    """Dates (typed or as text) and free text are named with why; ids, codes, years are not."""
+    frame = _frame()
+    rows = len(frame)
+    frame["signed"] = pd.date_range("2024-01-01", periods=rows, freq="D")
+    frame["last contact"] = pd.date_range("2023-06-01", periods=rows, freq="h").astype(str)
+    frame["note"] = [f"called on day {i} about the invoice" for i in range(rows)]
+    frame["year"] = [str(1990 + i % 30) for i in range(rows)]
+    frame["code"] = [f"Z{i % 40:03d}" for i in range(rows)]
+    assert dataset_checks.unusable_columns(frame, "status", "account_id") == {
+        "signed": "dates and times",
+        "last contact": "dates and times",
+        "note": "free text",
+    }
+    assert dataset_checks.unusable_columns(_frame(), "status", "account_id") == {}
+    # An identifier not named as the id column is one more column prepare would refuse.
+    assert dataset_checks.unusable_columns(_frame(), "status", None) == {"account_id": "free text"}
+
+
+def test_what_init_proposes_to_leave_out_is_what_prepare_needs(tmp_path: Path) -> None:
+    """prepare refuses the free-text column; with the proposal in data.drop_columns it accepts
+    the data, and the summary says what was left out."""
+    frame = _frame().assign(note=[f"free words number {i} here" for i in range(200)])
+    table = Table(frame, tmp_path / "a.parquet")
+    params = DataParams(
+        raw="a.parquet", target="status", positive_label="churned", id_column="account_id"
+    )
+    with pytest.raises(DataError, match=r"\['note'\] look like free text"):
+        dataset_checks.summarize(table, params, seed=1)
+    proposed = dataset_checks.unusable_columns(frame, "status", "account_id")
+    assert proposed == {"note": "free text"}
+    dropped = params.model_copy(update={"drop_columns": list(proposed)})
+    summary = dataset_checks.summarize(table, dropped, seed=1)
+    assert summary.dropped == ["note"]
+    assert "note" not in summary.schema.features

@@ -298,3 +298,25 @@ def test_a_failing_pipeline_run_undoes_everything(
     assert "remote" not in (project / ".dvc/config").read_text()
     assert (project / settings.CODEOWNERS).read_bytes() == codeowners
     assert (project / "mlflow.db").read_bytes() == b"the example's runs"
+
+
+def test_labels_are_written_quoted_as_the_file_spells_them(
+    project: Path, tool_env: dict[str, str]
+) -> None:
+    """A true/false target: `--positive-label true` is written "true", quoted, as text; a
+    free-text column prepare would refuse is left out in data.drop_columns (with --yes)."""
+    data = project / "data" / "raw" / "flags-as-text.csv"
+    frame = _frame().assign(status=["true" if s == "churned" else "false" for s in _frame().status])
+    frame.assign(note=[f"said {i} things on the phone" for i in range(len(frame))]).to_csv(
+        data, index=False
+    )
+    console = _console()
+    options = Options(data=str(data), target="status", positive_label="true", run_pipeline=False)
+    init.run(project, options, console)
+    text = (project / "params.yaml").read_text()
+    assert '  positive_label: "true"\n' in text
+    assert yaml.safe_load(text)["data"]["positive_label"] == "true"
+    shown = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "true (positive)" in shown
+    assert "Left out (data.drop_columns): note" in shown
+    assert yaml.safe_load(text)["data"]["drop_columns"] == ["note"]

@@ -17,9 +17,10 @@ from sklearn.model_selection import train_test_split
 
 from gitops_ml.core.columns import as_numbers, check_ids, check_usable, check_values, drop
 from gitops_ml.core.errors import DataError
+from gitops_ml.core.labels import as_text, find_label, label_text
 from gitops_ml.core.params import DataParams
 from gitops_ml.core.schema import FeatureSchema, with_statistics
-from gitops_ml.core.table import Table, clean, is_text, recategorize
+from gitops_ml.core.table import Table, as_category, clean, is_text
 
 # A text column is treated as numeric when at least this share of its values parse as numbers:
 # a few stray strings in a numeric column are an error to report, not a reason to one-hot it.
@@ -38,7 +39,10 @@ def _looks_numeric(series: pd.Series) -> bool:
     counts = counts[counts > 0]  # a categorical column also counts its unused labels
     if counts.empty:
         return False
-    parsed = pd.to_numeric(pd.Series(counts.index.astype(object)), errors="coerce").notna()
+    values = pd.Series(counts.index.astype(object))
+    # Booleans among text (a CSV's True/False with blanks) are categories, not the numbers 1/0.
+    values = values.mask(values.map(lambda v: isinstance(v, bool | np.bool_)))
+    parsed = pd.to_numeric(values, errors="coerce").notna()
     share = counts.to_numpy()[parsed.to_numpy()].sum() / counts.sum()
     return bool(share >= NUMERIC_SHARE)
 
@@ -77,10 +81,10 @@ def infer_schema(frame: pd.DataFrame, params: DataParams, source: Path) -> Featu
     categorical = given_cat if given_cat is not None else [c for c in rest if c not in numeric]
     if not numeric and not categorical:
         raise DataError(f"{path}: no feature columns besides the target and id column")
-    negative = _negative_label(frame, params, source)
+    positive, negative = _labels(frame, params, source)
     return FeatureSchema(
         target=params.target,
-        positive_label=str(params.positive_label),
+        positive_label=positive,
         negative_label=negative,
         numeric=tuple(numeric),
         categorical=tuple(categorical),
@@ -88,12 +92,15 @@ def infer_schema(frame: pd.DataFrame, params: DataParams, source: Path) -> Featu
     )
 
 
-def _negative_label(frame: pd.DataFrame, params: DataParams, source: Path) -> str:
-    labels = sorted(set(pd.Series(frame[params.target].dropna().unique()).astype(str)))
-    positive = str(params.positive_label)
-    if positive not in labels:
+def _labels(frame: pd.DataFrame, params: DataParams, source: Path) -> tuple[str, str]:
+    """(positive, negative) label as the file spells them; DataError when they do not fit."""
+    text = as_text(frame[params.target]).dropna()
+    labels = sorted(set(text.unique()))
+    positive = find_label(params.positive_label, labels)
+    if positive is None:
         raise DataError(
-            f"{source}: column {params.target!r}: positive label {positive!r} does not occur; "
+            f"{source}: column {params.target!r}: positive label "
+            f"{label_text(params.positive_label)!r} does not occur; "
             f"the values present are {labels}"
         )
     others = [label for label in labels if label != positive]
@@ -101,12 +108,8 @@ def _negative_label(frame: pd.DataFrame, params: DataParams, source: Path) -> st
         raise DataError(
             f"{source}: column {params.target!r} holds only {positive!r}; expected two classes"
         )
-    return others[0] if len(others) == 1 else _majority_other(frame, params, positive)
-
-
-def _majority_other(frame: pd.DataFrame, params: DataParams, positive: str) -> str:
-    counts = frame[params.target].astype(str).value_counts()
-    return str(counts.drop(positive).index[0])
+    negative = others[0] if len(others) == 1 else str(text.value_counts().drop(positive).index[0])
+    return positive, negative
 
 
 def validate(table: Table, schema: FeatureSchema, max_missing: float) -> pd.DataFrame:
@@ -116,7 +119,7 @@ def validate(table: Table, schema: FeatureSchema, max_missing: float) -> pd.Data
     """
     frame = table.frame
     labels = [schema.positive_label, schema.negative_label]
-    target_text = frame[schema.target].astype("string")
+    target_text = as_text(frame[schema.target])
     missing_check = pa.Check(
         lambda s: bool(s.isna().mean() <= max_missing),
         element_wise=False,
@@ -155,19 +158,9 @@ def validate(table: Table, schema: FeatureSchema, max_missing: float) -> pd.Data
     for col in schema.numeric:
         out[col] = typed[col].astype("float64")
     for col in schema.categorical:
-        out[col] = _as_category(typed[col])
+        out[col] = as_category(typed[col])
     out[schema.target] = (typed[schema.target] == schema.positive_label).astype("int8")
     return out
-
-
-def _as_category(series: pd.Series) -> pd.Series:
-    """The column as `category` of sorted string labels, as `astype("string")` then category."""
-    if not isinstance(series.dtype, pd.CategoricalDtype):
-        return series.astype("string").astype("category")
-    labels = series.cat.categories.astype("string")
-    used = np.unique(series.cat.codes.to_numpy())
-    present = labels[used[used >= 0]]
-    return recategorize(series, labels, pd.Index(sorted(set(present)), dtype="string"))
 
 
 def _describe_failures(
@@ -195,17 +188,15 @@ def _describe_failures(
     return "\n".join(lines)
 
 
-def split(
-    frame: pd.DataFrame, target: str, test_size: float, seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stratified, seeded train/test split; the same inputs always give the same rows."""
-    counts = frame[target].value_counts()
+def split_positions(y: pd.Series, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the training and test rows: stratified by `y`, seeded, always the same."""
+    counts = y.value_counts()
     if counts.min() < 2:
         raise DataError(
-            f"column {target!r}: each class needs at least two rows to split, "
+            f"column {y.name!r}: each class needs at least two rows to split, "
             f"got {counts.to_dict()}"
         )
-    rows, classes = len(frame), len(counts)
+    rows, classes = len(y), len(counts)
     held_out = math.ceil(test_size * rows)  # as scikit-learn rounds it
     if held_out < classes or rows - held_out < classes:
         raise DataError(
@@ -216,17 +207,34 @@ def split(
         )
     try:
         train, test = train_test_split(
-            frame, test_size=test_size, random_state=seed, stratify=frame[target]
+            np.arange(rows), test_size=test_size, random_state=seed, stratify=y
         )
     except ValueError as exc:  # a split scikit-learn cannot stratify, said in its words
         raise DataError(f"data.test_size {test_size}: cannot split {rows} rows: {exc}") from None
-    return train.reset_index(drop=True), test.reset_index(drop=True)
+    return train, test
+
+
+def split(
+    frame: pd.DataFrame, target: str, test_size: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stratified, seeded train/test split; the same inputs always give the same rows."""
+    train, test = split_positions(frame[target], test_size, seed)
+    return frame.iloc[train].reset_index(drop=True), frame.iloc[test].reset_index(drop=True)
 
 
 def prepare(
     table: Table, params: DataParams, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame, FeatureSchema]:
     """Pure core of the stage: cleaned, validated, split data and the schema it follows."""
+    cleaned, schema = usable(table, params)
+    typed = validate(cleaned, schema, params.max_missing)
+    train, test = split(typed, schema.target, params.test_size, seed)
+    return train, test, with_statistics(schema, train)
+
+
+def usable(table: Table, params: DataParams) -> tuple[Table, FeatureSchema]:
+    """The raw table as the model may use it (dropped columns gone, values checked and cleaned),
+    and its inferred schema; DataError naming what cannot be used."""
     kept = drop(table, params.drop_columns)
     check_values(kept)
     frame = clean(kept.frame.apply(as_numbers))
@@ -234,6 +242,16 @@ def prepare(
     schema = infer_schema(cleaned.frame, params, table.path)
     check_usable(cleaned, list(schema.numeric), list(schema.categorical))
     check_ids(cleaned, schema.id_column)
+    return cleaned, schema
+
+
+def held_out(table: Table, params: DataParams, seed: int) -> pd.DataFrame:
+    """The raw rows that `prepare` holds out as the test split, cleaned, in the file's order.
+
+    Rows the model never saw in training, in the file's own columns and values: what a
+    simulated batch of "current" data resamples by default.
+    """
+    cleaned, schema = usable(table, params)
     typed = validate(cleaned, schema, params.max_missing)
-    train, test = split(typed, schema.target, params.test_size, seed)
-    return train, test, with_statistics(schema, train)
+    _, test = split_positions(typed[schema.target], params.test_size, seed)
+    return cleaned.frame.iloc[np.sort(test)].reset_index(drop=True)

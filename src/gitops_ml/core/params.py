@@ -45,7 +45,9 @@ class DataParams(_Section):
     )
     target: str = Field(description="Name of the binary target column.")
     positive_label: str | int | bool = Field(
-        description="Value of the target column that marks the positive class."
+        description="Value of the target column that marks the positive class, compared as "
+        'text as the file holds it: quote it ("1", "true"); a YAML number or boolean names '
+        "the same label."
     )
     id_column: str | None = Field(
         default=None, description="Optional row identifier: kept in the splits, never a feature."

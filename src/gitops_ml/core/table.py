@@ -1,11 +1,15 @@
-"""A table read from a file, and cleaning its text the one way every step does.
+"""A table read from a file, and cleaning its values the one way every step does.
 
-`prepare`, batch scoring, monitoring and simulation all clean raw values here, so a value means
-the same to the model whichever way it arrives.
+`prepare`, batch scoring, serving, monitoring and simulation all clean raw values here, so a
+value means the same to the model whichever way it arrives: a missing value is missing however
+it is written (NaN, None, pandas' NA, a blank string), and a category is one text however the
+file or the request spells its type (`True` and `true`, `3` and `3.0`).
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +18,14 @@ import numpy as np
 import pandas as pd
 
 from gitops_ml.core.formats import table_kind
+
+# pandas reads `True`/`TRUE`/`true` in a CSV as booleans, and a JSON client sends `true`: all
+# are the one category "True".
+_BOOLEAN_WORDS = {"true": "True", "false": "False"}
+# A plain decimal number written as text: "3", "3.0", "-1.5e3" (not "1_000", "inf" or "nan").
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+# Integers beyond 2**53 lose digits as floats: keep their float text rather than invent digits.
+_EXACT_INTEGERS = 2.0**53
 
 
 @dataclass(frozen=True)
@@ -39,10 +51,22 @@ def is_text(series: pd.Series) -> bool:
     return pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series)
 
 
+def is_missing(value: object) -> bool:
+    """Whether one value is missing: None, NaN, pandas' NA or NaT (blank text is not, yet)."""
+    return (
+        value is None
+        or value is pd.NA
+        or value is pd.NaT
+        or (isinstance(value, float | np.floating) and math.isnan(value))
+    )
+
+
 def clean(frame: pd.DataFrame) -> pd.DataFrame:
     """Strip text values and turn blank strings into missing values (returns a new frame).
 
     Categorical columns stay categorical: only their labels are stripped, not every row.
+    Columns mixing text with other values (booleans with blanks, as a CSV gives them) keep
+    their other values as they are, any missing one (None, pandas' NA) as NaN.
     """
     # Copy-on-write: a shallow copy whose replaced columns never reach the caller's frame.
     out = frame.copy(deep=False)
@@ -52,16 +76,70 @@ def clean(frame: pd.DataFrame) -> pd.DataFrame:
                 continue  # numbers or dates as categories: nothing to strip
             labels = out[col].cat.categories.astype("str").str.strip()
             out[col] = recategorize(out[col], labels, pd.Index(labels[labels != ""].unique()))
-        elif is_text(out[col]) and _holds_text(out[col]):
+        elif pd.api.types.is_string_dtype(out[col]):
             stripped = out[col].str.strip()
-            out[col] = stripped.mask(stripped == "")
+            out[col] = stripped.mask(stripped.eq("").fillna(False).astype(bool))
+        elif pd.api.types.is_object_dtype(out[col]):
+            out[col] = out[col].map(_strip_text)
     return out
 
 
-def _holds_text(series: pd.Series) -> bool:
-    """Whether a text-typed column holds strings (or nothing): dates or decimals read from
-    Parquet arrive as objects too, and have no spaces to strip."""
-    return pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty", "mixed")
+def _strip_text(value: object) -> object:
+    if isinstance(value, str):
+        text = value.strip()
+        return text if text else np.nan
+    # One missing value for every way of writing one: numbers then coerce (pandas' NA does not).
+    return np.nan if is_missing(value) else value
+
+
+def category_label(value: object) -> str | None:
+    """The text a categorical value stands for, or None when it is missing.
+
+    Text is stripped (blank is missing); booleans, however spelled, are `True`/`False`; whole
+    numbers are written without a decimal point (`3`, from 3, 3.0 or "3.0"), so a category
+    reads the same from a CSV, a Parquet file or a JSON request.
+    """
+    if is_missing(value):
+        return None
+    if isinstance(value, bool | np.bool_):
+        return "True" if value else "False"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return _number_text(float(value))
+    text = str(value).strip()
+    if not text:
+        return None
+    if text.lower() in _BOOLEAN_WORDS:
+        return _BOOLEAN_WORDS[text.lower()]
+    if _NUMBER.match(text):
+        return _number_text(float(text))
+    return text
+
+
+def _number_text(number: float) -> str:
+    if number.is_integer() and abs(number) < _EXACT_INTEGERS:
+        return str(int(number))
+    return repr(number)
+
+
+def as_category(series: pd.Series) -> pd.Series:
+    """The column as `category` of its values' labels (`category_label`), sorted; a new Series.
+
+    Missing values are NaN to anything that reads the column as an array (the categories are
+    text with NaN for missing), which is what scikit-learn's imputers take for missing.
+    """
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        coded = series
+    elif pd.api.types.is_object_dtype(series):
+        # Mixed values (booleans and blanks, numbers and text): one label per row first.
+        coded = series.map(category_label).astype("category")
+    else:
+        coded = series.astype("category")
+    labels = pd.Index([category_label(v) for v in coded.cat.categories], dtype=object)
+    used = np.unique(coded.cat.codes.to_numpy())
+    present = {labels[i] for i in used[used >= 0]} - {None}
+    return recategorize(coded, labels, pd.Index(sorted(present), dtype="str"))
 
 
 def recategorize(series: pd.Series, labels: pd.Index, categories: pd.Index) -> pd.Series:

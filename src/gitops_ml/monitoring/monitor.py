@@ -47,7 +47,7 @@ def validate_current(table: Table, schema: FeatureSchema) -> pd.DataFrame:
 
 def read_current(path: Path, schema: FeatureSchema) -> pd.DataFrame:
     """Read a current batch (.csv or .parquet) and validate it against the schema."""
-    return validate_current(read_table(path), schema)
+    return validate_current(read_table(path, text=[schema.target]), schema)
 
 
 def read_reference(path: Path, schema: FeatureSchema) -> pd.DataFrame:

@@ -1,5 +1,8 @@
 """Batches of "current" data shaped like the raw data: resampled rows plus controlled drift.
 
+By default the rows come from those `prepare` holds out for testing, so a batch without drift
+scores like held-out data, not like the training rows the model has seen.
+
 The drift SPEC is a comma-separated list of `column:operation=value` items, applied in order:
 
     shift=<number>          numeric column: add the number to every value
@@ -26,8 +29,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from gitops_ml.core.dataset import held_out
 from gitops_ml.core.errors import DriftSpecError, UserError
 from gitops_ml.core.formats import require_table
+from gitops_ml.core.params import Params
 from gitops_ml.core.table import clean
 from gitops_ml.infra.files import write_atomic
 from gitops_ml.infra.tables import read_table
@@ -191,11 +196,13 @@ def draw(
     changes: list[DriftChange],
     rng: np.random.Generator,
     weights: np.ndarray | None = None,
+    index: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """`rows` rows resampled from `source` with the value changes applied (a new frame)."""
-    if weights is None:
+    """`rows` rows of `source` with the value changes applied (a new frame): those at `index`,
+    else drawn with replacement (by `weights` when given)."""
+    if index is None and weights is None:
         index = rng.integers(0, len(source), rows)
-    else:
+    elif index is None:
         index = rng.choice(len(source), size=rows, p=weights)
     batch = source.take(index).reset_index(drop=True)
     for change in changes:
@@ -229,12 +236,21 @@ def simulate(
     changes: list[DriftChange],
     chunk_rows: int = CHUNK_ROWS,
 ) -> Iterator[pd.DataFrame]:
-    """Yield the batch in chunks of at most `chunk_rows` rows; the same inputs, the same rows."""
+    """Yield the batch in chunks of at most `chunk_rows` rows; the same inputs, the same rows.
+
+    A batch no larger than `source` repeats no row, as a real batch would not (repeats make a
+    column of many rare values look drifted); a larger one, or one reweighted by `freq`, is
+    drawn with replacement.
+    """
     rng = np.random.default_rng(seed)
     compacted = compact(source)
     weights = row_weights(compacted, changes)
+    fits = weights is None and rows <= len(source)
+    order = rng.permutation(len(source))[:rows] if fits else None
     for start in range(0, rows, chunk_rows):
-        yield draw(compacted, min(chunk_rows, rows - start), changes, rng, weights)
+        size = min(chunk_rows, rows - start)
+        index = None if order is None else order[start : start + size]
+        yield draw(compacted, size, changes, rng, weights, index)
 
 
 def _write_parquet(chunks: Iterator[pd.DataFrame], path: Path) -> None:
@@ -265,16 +281,35 @@ def _write_csv(chunks: Iterator[pd.DataFrame], path: Path) -> None:
             chunk.to_csv(fh, header=i == 0, index=False)
 
 
+def source_rows(params: Params, raw: Path | None = None) -> tuple[pd.DataFrame, str]:
+    """The rows a batch resamples, cleaned, and their name in messages: the table `raw` when
+    given, else the rows of data.raw that `prepare` holds out for testing.
+
+    The target is read as the file writes it, so the batch's labels are the data's own.
+    """
+    target = params.data.target
+    if raw is not None:
+        return clean(read_table(raw, text=[target]).frame), str(raw)
+    table = read_table(Path(params.data.raw), text=[target])
+    held = held_out(table, params.data, params.seed)
+    return held, f"the {len(held)} held-out rows of {params.data.raw}"
+
+
 def run(
-    raw: Path, output: Path, rows: int, seed: int, spec: str = "", chunk_rows: int = CHUNK_ROWS
+    source: pd.DataFrame,
+    where: str,
+    output: Path,
+    rows: int,
+    seed: int,
+    spec: str = "",
+    chunk_rows: int = CHUNK_ROWS,
 ) -> list[DriftChange]:
-    """Write a simulated batch of `rows` rows of `raw` to `output` (.csv or .parquet)."""
+    """Write `rows` rows resampled from `source` (named `where`) to `output` (.csv or .parquet)."""
     if rows < 1:
         raise UserError(f"--rows: expected a positive number of rows, got {rows}")
     kind = require_table(output, "--output")
     changes = parse_spec(spec)
-    source = clean(read_table(raw).frame)
-    check_spec(changes, source, str(raw))
+    check_spec(changes, source, where)
     chunks = simulate(source, rows, seed, changes, chunk_rows)
     writer = _write_csv if kind == "csv" else _write_parquet
     write_atomic(output, lambda tmp: writer(chunks, tmp))

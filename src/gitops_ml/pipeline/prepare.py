@@ -13,7 +13,8 @@ from gitops_ml.infra.tables import read_table
 
 def run(raw: Path, out_dir: Path, params: DataParams, seed: int) -> FeatureSchema:
     """Read `raw`, prepare it, and write train/test Parquet and schema.json to `out_dir`."""
-    train, test, schema = prepare(read_table(raw, text_as_category=True), params, seed)
+    table = read_table(raw, text_as_category=True, text=[params.target])
+    train, test, schema = prepare(table, params, seed)
     write_atomic(out_dir / "train.parquet", lambda p: train.to_parquet(p, index=False))
     write_atomic(out_dir / "test.parquet", lambda p: test.to_parquet(p, index=False))
     write_text(out_dir / "schema.json", schema.to_json())

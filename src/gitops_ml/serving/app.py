@@ -32,6 +32,7 @@ from gitops_ml.core.params import ServeParams
 from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.infra import model_source
 from gitops_ml.infra.model_source import LoadedModel
+from gitops_ml.serving import champion
 from gitops_ml.serving.api_schema import (
     ErrorResponse,
     Health,
@@ -424,7 +425,7 @@ def run(
     metrics_path: Path | None,
 ) -> None:
     """Serve the model at `uri` with uvicorn until interrupted."""
-    ref = model_source.resolve(uri)
+    ref = champion.resolve(uri)
     first = model_source.load(ref, schema_path=schema_path, metrics_path=metrics_path)
     source = Source(
         resolve=lambda: model_source.resolve(uri),

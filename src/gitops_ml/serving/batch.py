@@ -37,7 +37,7 @@ from gitops_ml.infra.tables import (
     read_columns,
     size_for_progress,
 )
-from gitops_ml.serving import records
+from gitops_ml.serving import champion, records
 
 SHOWN = 5
 
@@ -210,7 +210,7 @@ def run(
     if not source.is_file():
         raise DataError(f"{source}: file not found")
     _check_output(source, dest)
-    model = model_source.load(model_source.resolve(uri), schema_path=schema_path)
+    model = model_source.load(champion.resolve(uri), schema_path=schema_path)
     ids = id_column or model.schema.id_column
     total = size_for_progress(source)
     bar = Progress(

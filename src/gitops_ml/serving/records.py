@@ -2,7 +2,8 @@
 
 The frames built here hold exactly what `prepare` gives the model at training time: numeric
 columns as float64 with NaN for missing, categorical columns as text with NaN for missing
-(blank text is missing, surrounding spaces are stripped, as `core.table.clean` does).
+(each value's label as `core.table.category_label` gives it: stripped, blank as missing, a
+boolean `True` whether sent as true, "true" or read from a file as TRUE).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from gitops_ml.core.schema import FeatureSchema
+from gitops_ml.core.table import as_category, category_label
 
 # Text whose missing values are NaN (pandas' default string dtype), which the imputer treats as
 # missing; pd.NA would not be.
@@ -22,10 +24,8 @@ TEXT = pd.StringDtype(na_value=np.nan)
 
 
 def _text(value: Any) -> Any:
-    if value is None:
-        return np.nan
-    text = str(value).strip()
-    return text if text else np.nan
+    label = category_label(value)
+    return np.nan if label is None else label
 
 
 def frame_from_records(records: Sequence[Mapping[str, Any]], schema: FeatureSchema) -> pd.DataFrame:
@@ -48,9 +48,9 @@ def model_input(frame: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
     for col in schema.numeric:
         columns[col] = frame[col].to_numpy(dtype=np.float64, na_value=np.nan)
     for col in schema.categorical:
-        values = frame[col]
-        # Text with NaN for missing, as the imputer expects; already so when read from Parquet.
-        columns[col] = values if values.dtype == TEXT else values.astype(TEXT)
+        # Each value's label, as prepare gave it to training, as text with NaN for missing (what
+        # the imputer takes for missing).
+        columns[col] = as_category(frame[col]).astype(TEXT)
     return pd.DataFrame(columns, columns=schema.features, index=frame.index, copy=False)
 
 

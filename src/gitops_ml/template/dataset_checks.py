@@ -5,16 +5,18 @@ the data validated exactly as the prepare stage will validate it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from gitops_ml.core.columns import as_numbers, is_date, is_free_text
 from gitops_ml.core.dataset import prepare
 from gitops_ml.core.errors import DataError
+from gitops_ml.core.labels import as_text, find_label
 from gitops_ml.core.params import DataParams
 from gitops_ml.core.schema import FeatureSchema
-from gitops_ml.core.table import Table
+from gitops_ml.core.table import Table, clean, is_text
 
 # Names that usually mark the target column or its positive value, lower-cased.
 TARGET_NAMES = ("target", "label", "class", "y", "outcome", "status", "churn", "churned", "default")
@@ -37,7 +39,7 @@ def guess_target(frame: pd.DataFrame) -> str | None:
 
 def target_values(frame: pd.DataFrame, target: str) -> dict[str, int]:
     """Counts of each value of the target column, as text (how params.yaml names labels)."""
-    counts = frame[target].dropna().astype(str).str.strip().value_counts()
+    counts = as_text(frame[target]).dropna().str.strip().value_counts()
     return {str(k): int(v) for k, v in counts.items()}
 
 
@@ -66,6 +68,26 @@ def guess_id_column(frame: pd.DataFrame, target: str | None) -> str | None:
     return None
 
 
+def unusable_columns(frame: pd.DataFrame, target: str, id_column: str | None) -> dict[str, str]:
+    """Columns prepare refuses as features, each with why: dates and times, free text.
+
+    The rule is prepare's own (`core.columns`), applied to the values as prepare cleans them, so
+    what `init` proposes to leave out (`data.drop_columns`) is exactly what prepare needs.
+    """
+    cleaned = clean(frame.apply(as_numbers))
+    found: dict[str, str] = {}
+    for col in cleaned.columns:
+        name = str(col)
+        series = cleaned[col]
+        if name in (target, id_column):
+            continue
+        if is_date(series):
+            found[name] = "dates and times"
+        elif is_text(series) and not pd.api.types.is_bool_dtype(series) and is_free_text(series):
+            found[name] = "free text"
+    return found
+
+
 def model_name_for(project: str) -> str:
     """A registered-model name made from a project name: `<project>-model`, safe for GTO."""
     slug = re.sub(r"[^A-Za-z0-9_-]+", "-", project.strip()).strip("-_").lower()
@@ -80,6 +102,7 @@ class DataSummary:
     rows: int
     schema: FeatureSchema
     counts: dict[str, int]
+    dropped: list[str] = field(default_factory=list)  # data.drop_columns, left out
 
     @property
     def positive_rate(self) -> float:
@@ -106,13 +129,17 @@ def check_target(table: Table, target: str) -> dict[str, int]:
     return counts
 
 
-def check_positive(table: Table, target: str, counts: dict[str, int], positive: str) -> None:
-    """DataError naming file, column and the values present when `positive` is not one."""
-    if positive not in counts:
+def check_positive(table: Table, target: str, counts: dict[str, int], positive: str) -> str:
+    """The label `positive` names, as the file spells it (`true` names a Parquet's `True`);
+    DataError naming file, column and the values present when it names none.
+    """
+    found = find_label(positive, list(counts))
+    if found is None:
         raise DataError(
             f"{table.path}: column {target!r}: positive label {positive!r} does not occur; "
             f"the values present are {list(counts)}"
         )
+    return found
 
 
 def summarize(table: Table, params: DataParams, seed: int) -> DataSummary:
@@ -121,6 +148,12 @@ def summarize(table: Table, params: DataParams, seed: int) -> DataSummary:
     check_positive(table, params.target, counts, str(params.positive_label))
     # The stage's own code: a dataset that passes here passes `dvc repro`'s prepare.
     _, _, schema = prepare(table, params, seed)
-    positive = str(params.positive_label)
+    positive = schema.positive_label
     ordered = {positive: counts[positive], **{k: v for k, v in counts.items() if k != positive}}
-    return DataSummary(path=table.path, rows=len(table.frame), schema=schema, counts=ordered)
+    return DataSummary(
+        path=table.path,
+        rows=len(table.frame),
+        schema=schema,
+        counts=ordered,
+        dropped=list(params.drop_columns),
+    )

@@ -16,6 +16,7 @@ from gitops_ml.template.yaml_edits import (
     artifacts_text,
     dump_doc,
     load_doc,
+    quoted,
     validate_params_text,
 )
 
@@ -93,10 +94,16 @@ def _params_edits(root: Path, answers: Answers, data_changed: bool) -> Edits:
     """The edits of params.yaml, comments kept; checked to load as params."""
     section = answers.data_section
     edits = Edits(load_doc((root / "params.yaml").read_text(encoding="utf-8")))
-    for key in ("raw", "target", "positive_label", "id_column"):
+    for key in ("raw", "target", "id_column"):
         edits.set(f"data.{key}", section[key])
+    # Labels are compared as text: quoted, `1` or `true` stays the text the file holds.
+    edits.set("data.positive_label", quoted(str(section["positive_label"])))
     for key in answers.dropped:
         edits.drop(f"data.{key}")
+    if section.get("drop_columns"):
+        edits.set("data.drop_columns", section["drop_columns"])
+    else:
+        edits.drop("data.drop_columns")
     edits.set("mlflow.experiment", answers.name)
     edits.set("registry.model_name", answers.model_name)
     edits.set("tracking.uri", answers.tracking_uri)

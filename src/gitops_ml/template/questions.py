@@ -15,7 +15,8 @@ from rich.prompt import Confirm, Prompt
 from rich.table import Table as RichTable
 
 from gitops_ml.core.errors import UserError
-from gitops_ml.core.formats import require_table
+from gitops_ml.core.formats import require_table, table_kind
+from gitops_ml.core.labels import find_label
 from gitops_ml.core.params import DataParams, Params
 from gitops_ml.core.table import Table
 from gitops_ml.infra.tables import read_table
@@ -134,15 +135,16 @@ def _target(ask: Ask, options: Options, table: Table, now: str) -> tuple[str, di
 def _positive(
     ask: Ask, options: Options, table: Table, target: str, counts: dict[str, int], now: str
 ) -> str:
-    default = now if now in counts else dataset_checks.guess_positive(counts)
-    if options.positive_label is None and ask.asker is None and default != now:
+    kept = find_label(now, list(counts))
+    default = kept if kept is not None else dataset_checks.guess_positive(counts)
+    if options.positive_label is None and ask.asker is None and kept is None:
         raise UserError(
             f"{table.path}: column {target!r}: the current positive label {now!r} "
             f"(data.positive_label) does not occur; pass --positive-label, one of {list(counts)}"
         )
     positive = ask.text(options.positive_label, f"Positive label, one of {list(counts)}", default)
-    dataset_checks.check_positive(table, target, counts, str(positive))
-    return str(positive)
+    # Written as the file spells it: `--positive-label true` on a Parquet boolean gives `True`.
+    return dataset_checks.check_positive(table, target, counts, str(positive))
 
 
 def _id_column(
@@ -173,6 +175,20 @@ def _data_section(
             section[key] = None
             dropped.append(key)
     return section, dropped
+
+
+def _drop_columns(
+    ask: Ask, current: list[str], unusable: dict[str, str], columns: list[str]
+) -> list[str]:
+    """data.drop_columns: the current ones still in the file, plus the columns prepare would
+    refuse (dates, free text) once the user agrees (by default, and with --yes)."""
+    kept = [c for c in current if c in columns]
+    proposed = [c for c in unusable if c not in kept]
+    if not proposed:
+        return kept
+    listed = ", ".join(f"{name} ({unusable[name]})" for name in proposed)
+    question = f"Leave out {listed}, which the model cannot use as features (data.drop_columns)?"
+    return kept + proposed if ask.confirm(None, question, True) else kept
 
 
 def check_tracking(uri: str | None) -> None:
@@ -209,11 +225,18 @@ def _dataset(
         )
     table = read_table(source)
     target, counts = _target(ask, options, table, current.data.target)
+    if table_kind(source) == "csv" and target in table.frame.columns:
+        # Read again as prepare will: the target's labels as the file writes them (`true`,
+        # not the boolean pandas would make of it).
+        table = read_table(source, text=[target])
+        counts = dataset_checks.check_target(table, target)
     positive = _positive(ask, options, table, target, counts, str(current.data.positive_label))
     id_column = _id_column(ask, options, table, target, current.data.id_column)
     columns = [str(c) for c in table.frame.columns]
     placement = settings.place_data(source, root, source.stat().st_size, options.track, False)
     section, dropped = _data_section(current, placement.raw, target, positive, id_column, columns)
+    unusable = dataset_checks.unusable_columns(table.frame, target, id_column)
+    section["drop_columns"] = _drop_columns(ask, section["drop_columns"], unusable, columns)
     summary = dataset_checks.summarize(table, DataParams.model_validate(section), current.seed)
     return source, section, dropped, summary
 
@@ -297,6 +320,8 @@ def show_summary(console: Console, summary: DataSummary) -> None:
     kinds.add_row(f"categorical ({len(schema.categorical)})", ", ".join(schema.categorical) or "-")
     kinds.add_row("id (not a feature)", schema.id_column or "-")
     console.print(kinds)
+    if summary.dropped:
+        console.print(f"Left out (data.drop_columns): {', '.join(summary.dropped)}")
     total = sum(summary.counts.values())
     balance = RichTable(
         f"{schema.target}", "rows", "share", title="Class balance", title_justify="left"

@@ -40,7 +40,7 @@ def cli_markdown(app: typer.Typer) -> str:
     commands = [command for command in found if command is not None]
     lines = [
         "# CLI reference\n",
-        GENERATED.format(source="src/gitops_ml/cli.py"),
+        GENERATED.format(source="src/gitops_ml/commands/"),
         f"{group.help} Every command prints this text with `gitops-ml <command> --help`; the "
         "DVC stages (`dvc.yaml`), the `make` targets and the workflows call these commands.\n",
         "| command | does |",

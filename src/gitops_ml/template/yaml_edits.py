@@ -59,6 +59,12 @@ def _scalar(value: object) -> object:
     return value if same else DoubleQuotedScalarString(value)
 
 
+def quoted(text: str) -> str:
+    """Text written in double quotes: a YAML reader never takes it for a number or boolean."""
+    out: str = DoubleQuotedScalarString(text)
+    return out
+
+
 def _differs(old: object, new: object) -> bool:
     # 1 == True and 1 == 1.0 in Python, not in a params file.
     return bool(old != new or type(old) is not type(new))
@@ -80,7 +86,7 @@ class Edits:
                 node[key] = {}
             node = node[key]
         old = node.get(leaf, None) if leaf in node else _MISSING
-        if old is not _MISSING and not _differs(_plain(old), value):
+        if old is not _MISSING and not _differs(_plain(old), _plain(value)):
             return
         node[leaf] = _scalar(value)
         shown_old = "(absent)" if old is _MISSING else _show(_plain(old))
@@ -101,8 +107,13 @@ _MISSING = object()
 
 
 def _plain(value: Any) -> Any:
+    # ruamel's scalars (ScalarFloat, ScalarInt, quoted strings) as the plain values they hold.
     if isinstance(value, str):
         return str(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value)
     if isinstance(value, list):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
