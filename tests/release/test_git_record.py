@@ -45,9 +45,13 @@ def _commit(repo: Path, env: dict[str, str], message: str) -> str:
     return run(["git", "rev-parse", "HEAD"], repo, env).stdout.strip()
 
 
-def test_the_record_is_read_from_gto_tags(tmp_path: Path, tool_env: dict[str, str]) -> None:
+def test_the_record_is_read_from_gto_tags(
+    tmp_path: Path, tool_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Registrations give each version's number, commit, card and hashes; assignments, in the
     order of their number, the champion, what each replaced, the action and the reason."""
+    for key in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.setenv(key, tool_env[key])  # GTO tags in this process, as the test's author
     repo = tmp_path / "repo"
     run(["git", "init", "-q", "-b", "main", str(repo)], tmp_path, tool_env)
     (repo / "artifacts.yaml").write_text("m:\n  type: model\n  path: models/model.skops\n")
@@ -89,16 +93,29 @@ def test_the_record_is_read_from_gto_tags(tmp_path: Path, tool_env: dict[str, st
     assert record.champion == "1"
 
 
-def test_a_store_that_lost_or_diverged_from_the_tags_is_refused() -> None:
-    """No version at all, a missing one, and one at another commit each get their own message."""
+def test_a_store_that_lost_lags_or_diverged_from_the_tags_is_refused() -> None:
+    """No version at all, versions newer than the store's own, one missing below a version it
+    holds, and one at another commit each get their own message; only the first two are what a
+    rebuild can add."""
     v1 = git_record.RecordedVersion("1", "m@v1.0.0", "c1" * 20, "card", None, None)
     v3 = git_record.RecordedVersion("3", "m@v1.1.0", "c3" * 20, "card", None, None)
     record = git_record.GitRecord(versions={"1": v1, "3": v3})
     with pytest.raises(RegistryError, match=r"holds no version of 'm', but .* record v1, v3"):
         git_record.check_store(record, {}, "m", "sqlite:///x.db")
-    with pytest.raises(RegistryError, match=r"holds no v3 of 'm', which origin's tag m@v1.1.0"):
+    assert git_record.missing_from(record, {}, "m", "u") == [v1, v3]
+    lagging = r"lacks v3 of 'm', which origin's tags record \(m@v1.1.0 first\): .* older"
+    with pytest.raises(RegistryError, match=lagging):
         git_record.check_store(record, {"1": v1.commit}, "m", "sqlite:///x.db")
+    assert git_record.missing_from(record, {"1": v1.commit, "2": "ee" * 20}, "m", "u") == [v3]
+    hole = r"holds v3 of 'm' but not v1, which origin's tag m@v1.0.0 records"
+    with pytest.raises(RegistryError, match=hole):
+        git_record.missing_from(record, {"3": v3.commit}, "m", "sqlite:///x.db")
     diverged = r"holds v3 of 'm' built at ffffffffffff, .* records v3 at c3c3c3c3c3c3"
     with pytest.raises(RegistryError, match=diverged):
         git_record.check_store(record, {"1": v1.commit, "3": "ff" * 20}, "m", "sqlite:///x.db")
     git_record.check_store(record, {"1": v1.commit, "2": "ee" * 20, "3": v3.commit}, "m", "u")
+
+
+def test_a_directory_outside_git_records_nothing(tmp_path: Path) -> None:
+    """Outside a git repository there are no tags: the record is empty, not an error."""
+    assert git_record.read(tmp_path, "m") == git_record.GitRecord()

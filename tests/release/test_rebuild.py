@@ -91,6 +91,10 @@ def test_a_lost_registry_is_refused_then_rebuilt_from_tags_and_releases(
     c1 = build_variant(repo, env, "Weak baseline (#1)", **WEAK)
     first = promote_here(repo, monkeypatch)
     _release(repo, gh_env, first.gto_tags[0])
+    # The cache a later job fails to replace: it holds v1 and nothing after.
+    stale = tmp_path / "stale" / "mlflow.db"
+    stale.parent.mkdir()
+    shutil.copy(tmp_path / "cached" / "mlflow.db", stale)
     build_variant(repo, env, "Fewer iterations (#2)", **WORSE)
     assert not promote_here(repo, monkeypatch).decision.promote
     c3 = build_variant(repo, env, "Deeper trees (#3)", **BETTER)
@@ -160,6 +164,26 @@ def test_a_lost_registry_is_refused_then_rebuilt_from_tags_and_releases(
     # A second rebuild leaves a store that holds the model alone.
     again = status.show(repo, params, as_json=False, rebuild=True)
     assert "the registry holds every version the tags record" in again
+
+    # A store that lags the tags (it missed v2 and v3) is refused, then brought up to date: its
+    # own v1 and history kept, v3 added from its release, the later events appended.
+    lagging = _use_store(monkeypatch, stale)
+    with pytest.raises(RegistryError, match=r"lacks v3 of .* older than the tags.*--rebuild"):
+        promote_here(repo, monkeypatch)
+    old = ModelRegistry(name, lagging)
+    kept = old.get("1")
+    for key in ("PATH", "ACT_STANDIN_GITHUB", "ACT_STANDIN_ORIGIN", "GH_TOKEN"):
+        monkeypatch.setenv(key, gh_env[key])
+    caught_up = rebuild.rebuild(repo, params)
+    assert (caught_up.restored, caught_up.champion) == (["3"], "1")
+    assert caught_up.note.startswith("brought up to date")
+    assert [v.version for v in old.versions()] == ["1", "3"]
+    assert old.get("1").tags == kept.tags  # its own version, untouched
+    assert old.get("3").tags[lineage.COMMIT] == c3
+    assert (old.aliases()[CHAMPION], old.aliases()[PREVIOUS]) == ("1", "3")
+    history = [(e["action"], e["version"], "rebuilt_from" in e) for e in old.events()]
+    assert history == [("promote", "1", False), ("promote", "3", True), ("rollback", "1", True)]
+    _use_store(monkeypatch, tmp_path / "evicted" / "mlflow.db")
 
     # Numbering continues: the next merge is v4, judged against the champion git names.
     fourth = promote_here(repo, monkeypatch)

@@ -29,7 +29,7 @@ import gto.api
 
 from gitops_ml.core.errors import RegistryError
 from gitops_ml.core.schema import FeatureSchema
-from gitops_ml.infra import lineage
+from gitops_ml.infra import git, lineage
 from gitops_ml.release.git_tags import STAGE
 from gitops_ml.release.registry import ModelRegistry
 
@@ -103,6 +103,8 @@ class GitRecord:
 
 def read(repo: Path, name: str) -> GitRecord:
     """The record of model `name` in the tags of `repo` (fetch them from origin first)."""
+    if git.top_level(repo) is None:
+        return GitRecord()  # no repository, no tags: nothing is recorded
     events = gto.api.history(str(repo), name, ascending=True)
     versions: dict[str, RecordedVersion] = {}
     by_commit: dict[str, str] = {}
@@ -164,14 +166,43 @@ def check_against_tags(repo: Path, reg: ModelRegistry) -> None:
         check_store(record, stored, reg.name, reg.uri)
 
 
+def missing_from(
+    record: GitRecord, stored: dict[str, str], name: str, uri: str
+) -> list[RecordedVersion]:
+    """The versions the tags record that the store lacks, each newer than every one it holds.
+
+    `stored` maps each version the store holds to its commit. A store that lacks only versions
+    newer than its own (a new store, an evicted cache, a cache saved before a later run) can be
+    brought up to date from git; RegistryError for one that is not the store the tags were
+    written with: a version at another commit, or a version missing below one it holds.
+    """
+    for number, version in record.versions.items():
+        if number in stored and stored[number] != version.commit:
+            raise RegistryError(
+                f"the registry at {uri} holds v{number} of {name!r} built at "
+                f"{stored[number][:12]}, but origin's tag {version.tag} records v{number} at "
+                f"{version.commit[:12]}: this store is not the one the tags were written with"
+            )
+    missing = [v for n, v in record.versions.items() if n not in stored]
+    newest = max((int(n) for n in stored), default=0)
+    below = [v for v in missing if int(v.number) < newest]
+    if below:
+        raise RegistryError(
+            f"the registry at {uri} holds v{newest} of {name!r} but not v{below[0].number}, "
+            f"which origin's tag {below[0].tag} records: this store is not the one the tags "
+            "were written with (was a version deleted by hand?)"
+        )
+    return missing
+
+
 def check_store(record: GitRecord, stored: dict[str, str], name: str, uri: str) -> None:
     """RegistryError unless the store holds every version the tags record, at its commit.
 
-    `stored` maps each version the store holds to its commit. A store that lost the model (a
-    new store, an evicted cache) would otherwise number a new version v1 again and judge it
-    without the champion that git says is in production.
+    A store that lost the model (a new store, an evicted cache) or lags the tags (a cache saved
+    before a later promotion) would otherwise number a version again and judge it against a
+    champion other than the one git says is in production.
     """
-    missing = [v for n, v in record.versions.items() if n not in stored]
+    missing = missing_from(record, stored, name, uri)
     if missing and not stored:
         numbers = ", ".join(f"v{v.number}" for v in record.versions.values())
         raise RegistryError(
@@ -181,18 +212,14 @@ def check_store(record: GitRecord, stored: dict[str, str], name: str, uri: str) 
             "point MLFLOW_TRACKING_URI at the registry that holds them"
         )
     if missing:
+        numbers = ", ".join(f"v{v.number}" for v in missing)
         raise RegistryError(
-            f"the registry at {uri} holds no v{missing[0].number} of {name!r}, which origin's "
-            f"tag {missing[0].tag} records: the store is older than the tags; restore the store "
-            "that holds it, or remove this one and run `gitops-ml registry --rebuild`"
+            f"the registry at {uri} lacks {numbers} of {name!r}, which origin's tags record "
+            f"({missing[0].tag} first): the store is older than the tags (a cache saved before "
+            "a later run). Add them from the tags and the releases' model files with "
+            "`gitops-ml registry --rebuild`, or point MLFLOW_TRACKING_URI at the registry "
+            "that holds them"
         )
-    for number, version in record.versions.items():
-        if stored[number] != version.commit:
-            raise RegistryError(
-                f"the registry at {uri} holds v{number} of {name!r} built at "
-                f"{stored[number][:12]}, but origin's tag {version.tag} records v{number} at "
-                f"{version.commit[:12]}: this store is not the one the tags were written with"
-            )
 
 
 # Version tags that are not part of a version's manifest: its registry copy's hash and the

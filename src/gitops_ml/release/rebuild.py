@@ -18,14 +18,16 @@ says is in production:
 - the `#prod#N` assignments, in order, give `champion`, `previous-champion`, the
   `champion-v<N>` aliases and the history of promotions and rollbacks.
 
-It can be killed at any point and run again: it resumes (the registered model carries
-`REBUILDING_TAG` until it ends, a version it registered `REBUILT_TAG`); a store that already
-holds the model otherwise is left alone if it agrees with the tags, and refused if it does not.
+A store that lags the tags (a cache saved before a later promotion) gets the versions it lacks
+the same way, when they are all newer than its own, and the history the events it lacks; a store
+that holds every version the tags record is left alone; one that disagrees with them (a version
+at another commit, one missing below a version it holds) is refused. It can be killed at any
+point and run again: it resumes (the registered model carries `REBUILDING_TAG` until it ends, a
+version it registered `REBUILT_TAG`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 from collections.abc import Callable
@@ -35,6 +37,7 @@ from pathlib import Path
 from gitops_ml.core.errors import RegistryError
 from gitops_ml.core.params import Params
 from gitops_ml.infra import failpoints, lineage, tracking
+from gitops_ml.infra.files import sha256_bytes
 from gitops_ml.infra.model_files import load_model_bytes, trusted_names
 from gitops_ml.release import git_record, git_tags, registry, release_assets
 from gitops_ml.release.git_record import GitRecord, Manifest, RecordedVersion
@@ -73,32 +76,47 @@ def _rebuild(repo: Path, params: Params, reg: ModelRegistry, download: Download)
     if not record.versions:
         return Rebuilt([], None, "origin's tags record no version: nothing to rebuild")
     with reg.lock():
+        resuming = reg.rebuilding()
         present = reg.versions()
-        if present and not reg.rebuilding():
-            stored = {v.version: lineage.read(v.tags, lineage.COMMIT) or "" for v in present}
-            git_record.check_store(record, stored, reg.name, reg.uri)
+        # Versions an earlier rebuild registered from the tag that records their number; with
+        # a rebuild to resume, any other version it registered is a gap it did not give up.
+        held = {
+            v.version: v
+            for v in present
+            if (recorded := record.versions.get(v.version)) is not None
+            and v.tags.get(REBUILT_TAG) == recorded.tag
+        }
+        strays = {
+            v.version
+            for v in present
+            if resuming and REBUILT_TAG in v.tags and v.version not in held
+        }
+        stored = {
+            v.version: lineage.read(v.tags, lineage.COMMIT) or ""
+            for v in present
+            if v.version not in strays
+        }
+        missing = git_record.missing_from(record, stored, reg.name, reg.uri)
+        if not missing and not resuming:
             champion = reg.aliases().get(CHAMPION)
             return Rebuilt([], champion, "the registry holds every version the tags record")
         reg.mark_rebuilding(True)
-        held: dict[str, registry.Version] = {}
-        for version in present:
-            recorded = record.versions.get(version.version)
-            if recorded is not None and version.tags.get(REBUILT_TAG) == recorded.tag:
-                held[version.version] = version
-            elif REBUILT_TAG in version.tags:
-                reg.delete(version.version)  # a number taken for a gap by a killed rebuild
-        for number, recorded in record.versions.items():
-            version = held.get(number) or _register(reg, params, recorded, download)
+        for number in sorted(strays, key=int):
+            reg.delete(number)
+        unfinished = [v for n, v in record.versions.items() if n in held] if resuming else []
+        todo = [*unfinished, *missing]
+        for recorded in sorted(todo, key=lambda v: int(v.number)):
+            version = held.get(recorded.number) or _register(reg, params, recorded, download)
             _finish(reg, version, recorded, record)
         champion = _aliases_and_history(reg, record)
         reg.mark_rebuilding(False)
-    return Rebuilt(
-        list(record.versions), champion, "rebuilt from origin's tags and the releases' files"
+    own = [n for n in stored if n not in held]  # versions the store held before any rebuild
+    note = (
+        "brought up to date from origin's tags and the releases' files"
+        if own
+        else "rebuilt from origin's tags and the releases' files"
     )
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return Rebuilt(sorted((v.number for v in todo), key=int), champion, note)
 
 
 def _fetch(recorded: RecordedVersion, download: Download) -> tuple[bytes, Manifest]:
@@ -118,9 +136,9 @@ def _fetch(recorded: RecordedVersion, download: Download) -> tuple[bytes, Manife
         (git_record.MODEL_ASSET, model, recorded.model_sha256),
         (git_record.MANIFEST_ASSET, manifest, recorded.manifest_sha256),
     ):
-        if _sha256(data) != expected:
+        if sha256_bytes(data) != expected:
             raise RegistryError(
-                f"{where}: refusing its {name}: its SHA-256 is {_sha256(data)}, not the "
+                f"{where}: refusing its {name}: its SHA-256 is {sha256_bytes(data)}, not the "
                 f"{expected} that tag {recorded.tag} records (the file was replaced since)"
             )
     return model, git_record.parse_manifest(manifest, f"{where}: {git_record.MANIFEST_ASSET}")
@@ -184,35 +202,39 @@ def _finish(
 
 
 def _aliases_and_history(reg: ModelRegistry, record: GitRecord) -> str | None:
-    """Replay the production assignments: the aliases they leave, and the history of events."""
+    """Replay the production assignments: the aliases they leave, and the events the history
+    lacks (a store that lags the tags keeps its own, and gets the later ones appended)."""
     champion: str | None = None
     previous: str | None = None
-    events = []
+    told = {tag for event in reg.events() for tag in event.get("gto_tags") or []}
     for assignment in record.assignments:
         if champion is not None and champion != assignment.version:
             previous = champion
         champion = assignment.version
         reg.set_alias(f"{CHAMPION}-v{champion}", champion)
+        if assignment.tag in told:
+            continue
         registration = record.versions[champion].tag if champion in record.versions else None
-        events.append(
+        promoted = registration is not None and assignment.action == "promote"
+        reg.record_event(
             {
                 "action": assignment.action,
                 "version": champion,
                 "from": assignment.replaced,
                 "reason": assignment.reason,
                 "commit": assignment.commit,
-                "gto_tags": [registration, assignment.tag]
-                if registration and assignment.action == "promote"
-                else [assignment.tag],
+                "gto_tags": [registration, assignment.tag] if promoted else [assignment.tag],
                 "at": assignment.at,
                 "rebuilt_from": assignment.tag,
             }
         )
-    reg.set_alias(CHALLENGER, max(record.versions, key=int))
+    newest = max(record.versions, key=int)
+    challenger = reg.aliases().get(CHALLENGER)
+    if challenger is None or int(challenger) < int(newest):
+        reg.set_alias(CHALLENGER, newest)
     if previous is not None:
         reg.set_alias(PREVIOUS, previous)
     if champion is not None:
         reg.set_alias(CHAMPION, champion)
-    reg.restore_events(events)
     failpoints.reached("rebuild-aliases")
     return champion

@@ -223,13 +223,6 @@ class ModelRegistry:
         keys = sorted(k for k in tags if k.startswith(EVENT_PREFIX))
         return [json.loads(tags[k]) for k in keys]
 
-    def restore_events(self, events: list[dict[str, Any]]) -> None:
-        """Write the history as these events, numbered from the first (a rebuild from git)."""
-        for number, event in enumerate(events, start=1):
-            self.client.set_registered_model_tag(
-                self.name, f"{EVENT_PREFIX}{number:05d}", json.dumps(event, sort_keys=True)
-            )
-
     def rebuilding(self) -> bool:
         """Whether a rebuild from git started on this store and has not finished."""
         if not self._exists():
