@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gitops_ml.core.errors import RegistryError
+from gitops_ml.core.errors import RegistryError, UserError
 from gitops_ml.core.params import load_params
 from gitops_ml.infra import lineage, model_source
 from gitops_ml.infra.files import sha256_bytes
 from gitops_ml.infra.model_files import load_model
-from gitops_ml.release import rebuild, rollback, status
+from gitops_ml.release import git_record, rebuild, rollback, status
 from gitops_ml.release.registry import (
     CHALLENGER,
     CHAMPION,
@@ -230,3 +230,69 @@ def test_a_release_file_that_does_not_match_its_tag_is_refused(
     assert recorded in message
     assert sha256_bytes(other.read_bytes()) in message
     assert ModelRegistry(params.registry.model_name, fresh).versions() == []
+
+
+def _legacy(repo: Path, env: dict[str, str], tag: str) -> None:
+    """Rewrite a tag on origin as an earlier release of gitops-ml wrote it: no trailers."""
+    message = run(["git", "tag", "-l", "--format=%(contents)", tag], repo, env).stdout
+    body, _ = git_record.split_trailers(message)
+    commit = run(["git", "rev-parse", f"{tag}^{{commit}}"], repo, env).stdout.strip()
+    run(
+        ["git", "tag", "-f", "-a", "--cleanup=verbatim", tag, commit, "-m", body.strip()], repo, env
+    )
+    run(["git", "push", "-q", "-f", "origin", f"refs/tags/{tag}"], repo, env)
+
+
+@pytest.mark.example_data  # BETTER beats WEAK on the example
+def test_versions_git_holds_no_model_of_are_left_out_unless_champion(
+    make_repo: Callable[[], Path],
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A version whose tag records no release files (written by an earlier release) is left
+    out of a rebuild, its number used up, unless it is the champion: then the rebuild stops
+    before writing anything, naming it."""
+    repo = make_repo()
+    gh_env = _gh_env(tmp_path, env)
+    for key in ("PATH", "ACT_STANDIN_GITHUB", "ACT_STANDIN_ORIGIN", "GH_TOKEN"):
+        monkeypatch.setenv(key, gh_env[key])
+    params = load_params(repo / "params.yaml")
+    name = params.registry.model_name
+    build_variant(repo, env, "Weak baseline (#1)", **WEAK)
+    first = promote_here(repo, monkeypatch)
+    c2 = build_variant(repo, env, "Deeper trees (#2)", **BETTER)
+    second = promote_here(repo, monkeypatch)
+    assert (second.version, second.decision.promote) == ("2", True)
+    _release(repo, gh_env, second.gto_tags[0])
+    for tag in (*first.gto_tags, *second.gto_tags[1:]):
+        _legacy(repo, env, tag)
+
+    fresh = _use_store(monkeypatch, tmp_path / "evicted" / "mlflow.db")
+    done = rebuild.rebuild(repo, params)
+    assert (done.restored, done.champion) == (["2"], "2")
+    assert "left out v1 (git holds no copy of its model)" in done.note
+    reg = ModelRegistry(name, fresh)
+    assert [v.version for v in reg.versions()] == ["2"]
+    assert reg.get("2").tags[lineage.COMMIT] == c2
+    assert reg.aliases() == {CHAMPION: "2", CHALLENGER: "2", "champion-v2": "2"}
+    assert [(e["action"], e["version"]) for e in reg.events()] == [
+        ("promote", "1"),
+        ("promote", "2"),
+    ]
+    git_record.check_against_tags(repo, reg)  # the store accounts for every version the tags record
+    with pytest.raises(UserError, match="has no previous champion"):
+        rollback.rollback(repo, params, None, "v2 is slow")
+    with pytest.raises(RegistryError, match=r"has no version '1' \(versions: 2\)"):
+        rollback.rollback(repo, params, "1", "v2 is slow")
+    # Its number is used: a model registered now would be v3 (registered, then removed here).
+    scratch = reg.register(str(reg.get("2").run_id), {})
+    assert scratch.version == "3"
+    reg.delete(scratch.version)
+
+    # With the champion's own tag rewritten so, there is nothing to serve: refused, no writes.
+    _legacy(repo, env, second.gto_tags[0])
+    other = _use_store(monkeypatch, tmp_path / "evicted-again" / "mlflow.db")
+    with pytest.raises(RegistryError, match=r"make v2 champion .* git holds no copy of its model"):
+        rebuild.rebuild(repo, params)
+    assert ModelRegistry(name, other).versions() == []

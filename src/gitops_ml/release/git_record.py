@@ -163,7 +163,21 @@ def check_against_tags(repo: Path, reg: ModelRegistry) -> None:
     record = read(repo, reg.name)
     if record.versions:
         stored = {v.version: lineage.read(v.tags, lineage.COMMIT) or "" for v in reg.versions()}
-        check_store(record, stored, reg.name, reg.uri)
+        check_store(record, {**left_out(record, reg.not_in_git()), **stored}, reg.name, reg.uri)
+
+
+def left_out(record: GitRecord, not_in_git: dict[str, str]) -> dict[str, str]:
+    """Version → commit of the versions a rebuild left out (git holds no copy of their model)."""
+    return {
+        number: version.commit
+        for number, version in record.versions.items()
+        if not_in_git.get(number) == version.tag
+    }
+
+
+def in_git(version: RecordedVersion) -> bool:
+    """Whether git pins a copy of the version's model: its release's files, by their hashes."""
+    return version.model_sha256 is not None and version.manifest_sha256 is not None
 
 
 def missing_from(

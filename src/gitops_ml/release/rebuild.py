@@ -91,43 +91,64 @@ def _rebuild(repo: Path, params: Params, reg: ModelRegistry, download: Download)
             for v in present
             if resuming and REBUILT_TAG in v.tags and v.version not in held
         }
-        stored = {
+        own = {
             v.version: lineage.read(v.tags, lineage.COMMIT) or ""
             for v in present
             if v.version not in strays
         }
+        stored = {**git_record.left_out(record, reg.not_in_git()), **own}
         missing = git_record.missing_from(record, stored, reg.name, reg.uri)
         if not missing and not resuming:
             champion = reg.aliases().get(CHAMPION)
             return Rebuilt([], champion, "the registry holds every version the tags record")
+        _check_champion_in_git(record, stored)
         reg.mark_rebuilding(True)
         for number in sorted(strays, key=int):
             reg.delete(number)
         unfinished = [v for n, v in record.versions.items() if n in held] if resuming else []
-        todo = [*unfinished, *missing]
-        for recorded in sorted(todo, key=lambda v: int(v.number)):
+        restored: list[str] = []
+        for recorded in sorted([*unfinished, *missing], key=lambda v: int(v.number)):
+            if not git_record.in_git(recorded):
+                reg.note_not_in_git(recorded.number, recorded.tag)
+                continue  # its number is used up by the next registration, or below
             version = held.get(recorded.number) or _register(reg, params, recorded, download)
             _finish(reg, version, recorded, record)
+            restored.append(recorded.number)
+        _use_up_numbers(reg, record)
         champion = _aliases_and_history(reg, record)
         reg.mark_rebuilding(False)
-    own = [n for n in stored if n not in held]  # versions the store held before any rebuild
+    before = [n for n in own if n not in held]  # versions the store held before any rebuild
     note = (
         "brought up to date from origin's tags and the releases' files"
-        if own
+        if before
         else "rebuilt from origin's tags and the releases' files"
     )
-    return Rebuilt(sorted((v.number for v in todo), key=int), champion, note)
+    left = sorted(set(record.versions) - set(stored) - set(restored), key=int)
+    if left:
+        note += f"; left out {', '.join(f'v{n}' for n in left)} (git holds no copy of its model)"
+    return Rebuilt(restored, champion, note)
+
+
+def _check_champion_in_git(record: GitRecord, stored: dict[str, str]) -> None:
+    """RegistryError before anything is written when the champion cannot be rebuilt."""
+    champion = record.champion
+    recorded = record.versions.get(champion) if champion else None
+    if recorded is None or recorded.number in stored or git_record.in_git(recorded):
+        return
+    raise RegistryError(
+        f"origin's tags make v{recorded.number} champion ({record.assignments[-1].tag}), but "
+        f"git holds no copy of its model: its tag {recorded.tag} records no release files (it "
+        "was registered by an earlier release of gitops-ml, or by `rollback --to` of a version "
+        "never released), so the registry cannot be rebuilt around it; point "
+        "MLFLOW_TRACKING_URI at a store that holds it"
+    )
 
 
 def _fetch(recorded: RecordedVersion, download: Download) -> tuple[bytes, Manifest]:
     """The release's model file and manifest, checked against the hashes its tag records."""
     where = f"release {recorded.tag}"
     if recorded.model_sha256 is None or recorded.manifest_sha256 is None:
-        raise RegistryError(
-            f"tag {recorded.tag} records no hash of its release's files (it was written by an "
-            f"earlier release of gitops-ml), so v{recorded.number} cannot be rebuilt from it; "
-            "restore the registry's store instead"
-        )
+        raise RegistryError(f"tag {recorded.tag} records no hash of its release's files")
     with tempfile.TemporaryDirectory(prefix="gitops-ml-release-") as tmp:
         names = [git_record.MODEL_ASSET, git_record.MANIFEST_ASSET]
         download(recorded.tag, names, Path(tmp))
@@ -182,10 +203,28 @@ def _register(
                 f"v{version.version}, past v{recorded.number} that tag {recorded.tag} records; "
                 "it holds versions git does not know: rebuild into a new store"
             )
-        # A number git does not record (a rejected version): taken, then given up for good.
-        reg.tag(version.version, {GAP_TAG: "true"})
-        reg.delete(version.version)
-        failpoints.reached("rebuild-gap")
+        _give_up(reg, version.version)
+
+
+def _give_up(reg: ModelRegistry, number: str) -> None:
+    # A number git records no model for (a rejected version, one left out): taken, then given
+    # up for good, since the store never gives a number twice.
+    reg.tag(number, {GAP_TAG: "true"})
+    reg.delete(number)
+    failpoints.reached("rebuild-gap")
+
+
+def _use_up_numbers(reg: ModelRegistry, record: GitRecord) -> None:
+    """Use up the numbers up to the newest the tags record, when that one was left out."""
+    newest = max(record.versions, key=int)
+    restored = [v for v in reg.versions() if v.run_id]
+    if not restored or int(restored[-1].version) >= int(newest):
+        return
+    while True:  # any logged model will do: each registration is deleted at once
+        version = reg.register(str(restored[-1].run_id), {REBUILT_TAG: f"gap up to v{newest}"})
+        _give_up(reg, version.version)
+        if int(version.version) >= int(newest):
+            return
 
 
 def _finish(
@@ -207,11 +246,13 @@ def _aliases_and_history(reg: ModelRegistry, record: GitRecord) -> str | None:
     champion: str | None = None
     previous: str | None = None
     told = {tag for event in reg.events() for tag in event.get("gto_tags") or []}
+    held = {v.version for v in reg.versions()}  # not the versions left out
     for assignment in record.assignments:
         if champion is not None and champion != assignment.version:
             previous = champion
         champion = assignment.version
-        reg.set_alias(f"{CHAMPION}-v{champion}", champion)
+        if champion in held:
+            reg.set_alias(f"{CHAMPION}-v{champion}", champion)
         if assignment.tag in told:
             continue
         registration = record.versions[champion].tag if champion in record.versions else None
@@ -228,11 +269,11 @@ def _aliases_and_history(reg: ModelRegistry, record: GitRecord) -> str | None:
                 "rebuilt_from": assignment.tag,
             }
         )
-    newest = max(record.versions, key=int)
+    newest = max(held, key=int)
     challenger = reg.aliases().get(CHALLENGER)
     if challenger is None or int(challenger) < int(newest):
         reg.set_alias(CHALLENGER, newest)
-    if previous is not None:
+    if previous in held:
         reg.set_alias(PREVIOUS, previous)
     if champion is not None:
         reg.set_alias(CHAMPION, champion)

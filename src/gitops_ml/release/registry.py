@@ -46,6 +46,10 @@ REBUILT_TAG = "gitops_ml.rebuilt_from"
 GAP_TAG = "gitops_ml.rebuild_gap"
 # On the registered model while a rebuild runs: a rerun after a crash resumes it.
 REBUILDING_TAG = "gitops_ml.rebuilding"
+# On the registered model, + a version's number: a version origin's tags record but a rebuild
+# could not restore, since git holds no copy of its model (its tag, the value, records no release
+# files); its number is used up, and the store knows it is gone.
+NOT_IN_GIT_PREFIX = "gitops_ml.not_in_git."
 
 
 @dataclass(frozen=True)
@@ -237,6 +241,21 @@ class ModelRegistry:
             self.client.set_registered_model_tag(self.name, REBUILDING_TAG, now())
         else:
             self.client.delete_registered_model_tag(self.name, REBUILDING_TAG)
+
+    def not_in_git(self) -> dict[str, str]:
+        """Version → its registration tag, for each version a rebuild found git holds no copy of."""
+        if not self._exists():
+            return {}
+        tags = self.client.get_registered_model(self.name).tags or {}
+        return {
+            k.removeprefix(NOT_IN_GIT_PREFIX): v
+            for k, v in tags.items()
+            if k.startswith(NOT_IN_GIT_PREFIX)
+        }
+
+    def note_not_in_git(self, version: str, tag: str) -> None:
+        """Record that a rebuild left out `version`, whose model git holds no copy of."""
+        self.client.set_registered_model_tag(self.name, f"{NOT_IN_GIT_PREFIX}{version}", tag)
 
     def delete(self, version: str) -> None:
         """Delete a version; the store never gives its number again."""
