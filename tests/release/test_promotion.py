@@ -69,6 +69,7 @@ def test_promotion_lifecycle(
         params=load_params(repo / "params.yaml"),
         data_files=[prepared / "train.parquet", prepared / "test.parquet"],
         trusted_types=trusted_names(),
+        schema=schema,
     )
     first = promote_here(repo, monkeypatch)
     assert first.decision.promote
