@@ -10,7 +10,7 @@ is trained in-process), so the registry holds only what `promote` stored.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from gitops_ml.serving import batch
 from gitops_ml.serving.batcher import Source
 
 from ..conftest import BIN
-from ..support.promotion import build_variant, promote_here
+from ..support.promotion import build_variant, clone_prepared, point_at, promote_here
 from ..support.serving import free_port, process
 
 SETTINGS = ServeParams(max_records=200, poll_seconds=0)
@@ -75,13 +75,19 @@ def _app(
     return serving.create_app(loaded.schema, source, settings, threshold, initial=loaded)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def promoted(
-    make_repo: Callable[[], Path], env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> tuple[Path, str]:
-    """A repository whose model was promoted into the fresh store; (repo, version)."""
-    repo = make_repo()
-    return repo, _promote(repo, env, monkeypatch)
+    prepared_repo: Path, tool_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, str]]:
+    """A repository whose model was promoted into a fresh SQLite store, shared by the tests
+    that only read it (the store stays the process's registry while they run); (repo, version)."""
+    root = tmp_path_factory.mktemp("served")
+    with pytest.MonkeyPatch.context() as patch:
+        env = point_at(f"sqlite:///{root / 'fresh' / 'mlflow.db'}", tool_env, patch)
+        repo = clone_prepared(
+            prepared_repo, root / "repo", root / "origin.git", env, "m-served-version"
+        )
+        yield repo, _promote(repo, env, patch)
 
 
 def test_the_champion_serves_as_its_model_file_from_a_fresh_store(
