@@ -7,7 +7,6 @@ tests/test_init_selftest.py; these tests run in-process and skip the pipeline.
 from __future__ import annotations
 
 import io
-import re
 from pathlib import Path
 
 import pytest
@@ -341,8 +340,9 @@ def test_declined_slices_keep_only_columns_the_new_data_has(
 ) -> None:
     """Declined, evaluate.slices keeps no column the new data lacks (evaluate would refuse it)."""
     params = project / "params.yaml"
-    text = re.sub(r"^  slices: .*$", "  slices: [contract]", params.read_text(), flags=re.M)
-    params.write_text(text)
+    content = yaml.safe_load(params.read_text())
+    content["evaluate"]["slices"] = ["contract"]
+    params.write_text(yaml.safe_dump(content, sort_keys=False))
     run(["git", "commit", "-qam", "Slice by contract"], project, tool_env)
     data = tmp_path / "accounts.parquet"
     _frame(rows=2000).to_parquet(data)
