@@ -29,7 +29,7 @@ $(STAMP): $(BIN)/uv requirements/dev.txt pyproject.toml
 setup: $(STAMP) ## Create .venv and install the locked dependencies and git hooks
 
 run: $(STAMP) ## Reproduce the pipeline (prepare → train → evaluate) with DVC
-	$(BIN)/dvc repro
+	GITOPS_ML_TIMINGS=$(CURDIR)/eval/timings.json $(BIN)/dvc repro
 
 test: $(STAMP) ## Run the whole test suite (what CI runs)
 	$(BIN)/pytest

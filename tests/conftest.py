@@ -104,10 +104,11 @@ def tool_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def run(
-    cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True
+    cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
-    """Run a command, returning its output; on an unexpected exit, fail showing both streams."""
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    """Run a command, returning its output; on an unexpected exit, fail showing both streams.
+    `timeout` only guards against a hang: no test asserts how long anything takes."""
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and done.returncode != 0:
         pytest.fail(
             f"{' '.join(cmd)} exited {done.returncode}\n"

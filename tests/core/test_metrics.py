@@ -30,6 +30,48 @@ def test_score_known_values() -> None:
     assert set(m) == set(METRICS)
 
 
+def _sklearn(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
+    from sklearn import metrics as m
+
+    label = proba >= threshold
+    return {
+        "roc_auc": m.roc_auc_score(y, proba),
+        "average_precision": m.average_precision_score(y, proba),
+        "log_loss": m.log_loss(y, proba, labels=[0, 1]),
+        "brier": m.brier_score_loss(y, proba),
+        "f1": m.f1_score(y, label, zero_division=0),
+        "precision": m.precision_score(y, label, zero_division=0),
+        "recall": m.recall_score(y, label, zero_division=0),
+        "accuracy": m.accuracy_score(y, label),
+    }
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_every_metric_equals_scikit_learns_on_the_rows_and_on_each_resample(seed: int) -> None:
+    """Scored from weights, each metric is scikit-learn's own, ties and extreme scores included:
+    on the rows (weight 1) and on every bootstrap resample (the rows drawn, repeated)."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(20, 120))
+    y = rng.integers(0, 2, n)
+    y[:2] = [0, 1]
+    proba = np.round(rng.random(n), int(rng.integers(1, 4)))  # coarse scores: many ties
+    proba[:3] = [0.0, 1.0, 0.5]
+    threshold = float(rng.choice([0.3, 0.5, 0.7]))
+    assert metrics.score(y, proba, threshold) == pytest.approx(_sklearn(y, proba, threshold))
+    (values,), factor = metrics.bootstrap(y, [proba], threshold, resamples=8, seed=seed)
+    assert factor == 1.0
+    drawn = [
+        np.repeat(np.arange(n), w.astype(int))
+        for block in metrics.resample_weights(n, 8, seed)
+        for w in block
+    ]
+    both_classes = [rows for rows in drawn if 0 < y[rows].sum() < len(rows)]
+    assert len(values["roc_auc"]) == len(both_classes)
+    for i, rows in enumerate(both_classes):
+        expected = _sklearn(y[rows], proba[rows], threshold)
+        assert {name: values[name][i] for name in METRICS} == pytest.approx(expected)
+
+
 def test_bootstrap_se_matches_binomial_error_and_is_seeded() -> None:
     """The bootstrap error of accuracy is close to sqrt(p(1-p)/n), and the seed fixes it."""
     rng = np.random.default_rng(1)
@@ -89,12 +131,14 @@ def test_paired_bootstrap_matches_each_models_bootstrap_and_cancels_shared_noise
     """Each model's errors equal `scores` with the same seed; identical predictions differ by
     exactly 0, different ones by a positive standard error."""
     y, p, q = _pair(400)
-    both = metrics.paired_scores(y, p, q, "roc_auc", 0.5, resamples=20, seed=1)
+    both = metrics.paired_scores(y, p, q, 0.5, resamples=20, seed=1)
     assert both.new == metrics.scores(y, p, 0.5, resamples=20, seed=1)
     assert both.old == metrics.scores(y, q, 0.5, resamples=20, seed=1)
-    assert both.delta == round(both.new.metrics["roc_auc"] - both.old.metrics["roc_auc"], 6)
-    assert both.delta_se > 0.0
-    assert metrics.paired_scores(y, p, p, "roc_auc", 0.5, resamples=20, seed=1).delta_se == 0.0
+    auc = both.on("roc_auc")
+    assert auc.delta == round(both.new.metrics["roc_auc"] - both.old.metrics["roc_auc"], 6)
+    assert all(d.se > 0.0 for d in both.differences.values())
+    same = metrics.paired_scores(y, p, p, 0.5, resamples=20, seed=1)
+    assert all(d.se == 0.0 and d.delta == 0.0 for d in same.differences.values())
 
 
 def test_paired_bootstrap_subsamples_above_the_cap_as_the_evaluate_stage_does(
@@ -103,11 +147,12 @@ def test_paired_bootstrap_subsamples_above_the_cap_as_the_evaluate_stage_does(
     """Above the cap each model's errors are still those evaluate reports for it."""
     monkeypatch.setattr(metrics, "BOOTSTRAP_MAX_ROWS", 300)
     y, p, q = _pair(1200)
-    both = metrics.paired_scores(y, p, q, "log_loss", 0.5, resamples=20, seed=2)
+    both = metrics.paired_scores(y, p, q, 0.5, resamples=20, seed=2)
     assert both.new == metrics.scores(y, p, 0.5, resamples=20, seed=2)
     assert both.old == metrics.scores(y, q, 0.5, resamples=20, seed=2)
     # log_loss is better lower: the improvement is old minus new.
-    assert both.delta == round(both.old.metrics["log_loss"] - both.new.metrics["log_loss"], 6)
+    loss = both.on("log_loss")
+    assert loss.delta == round(both.old.metrics["log_loss"] - both.new.metrics["log_loss"], 6)
 
 
 def test_directions_and_floors() -> None:

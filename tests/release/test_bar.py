@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from gitops_ml.core.errors import ParamsError, UserError
-from gitops_ml.core.metrics import Paired
+from gitops_ml.core.metrics import Difference, Paired
 from gitops_ml.release import bar, champion, promotion
 from gitops_ml.release.registry import CHAMPION, ModelRegistry
 
@@ -74,9 +74,15 @@ def test_a_params_only_commit_cannot_lower_its_own_bar(
     assert decision.champion is not None
     assert decision.delta is not None
     assert decision.delta_se is not None
-    paired = Paired(
-        decision.challenger, decision.champion, decision.metric, decision.delta, decision.delta_se
+    metric = decision.metric
+    difference = Difference(
+        metric,
+        decision.challenger.metrics[metric],
+        decision.champion.metrics[metric],
+        decision.delta,
+        decision.delta_se,
     )
+    paired = Paired(decision.challenger, decision.champion, {metric: difference})
     assert champion.decide(decision.challenger, own.rule, own.floors, paired, "1").promote
     # A manual run (no `before`) reads the bar from the champion's commit.
     assert bar.rule_commit(repo, None, c1, c3) == (c1, "the champion's commit")

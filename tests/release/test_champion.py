@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gitops_ml.core.metric_rules import METRICS
-from gitops_ml.core.metrics import Paired, Scores
+from gitops_ml.core.metrics import Difference, Paired, Scores
 from gitops_ml.core.params import RegistryParams
 from gitops_ml.release.champion import Decision, decide, markdown
 from gitops_ml.release.model_card import Card, DataFacts, render
@@ -28,7 +28,8 @@ def _against(
     metric = rule.metric
     delta = round(new.metrics[metric] - old.metrics[metric], 6)
     delta = -delta if metric == "log_loss" else delta
-    return decide(new, rule, FLOORS, Paired(new, old, metric, delta, delta_se), version)
+    difference = Difference(metric, new.metrics[metric], old.metrics[metric], delta, delta_se)
+    return decide(new, rule, FLOORS, Paired(new, old, {metric: difference}), version)
 
 
 def test_first_model_is_champion_only_when_it_clears_the_floors() -> None:

@@ -32,6 +32,7 @@ STANDIN_FOR = {
     "astral-sh/setup-uv": "setup-uv",
     "actions/cache": "cache",
     "actions/upload-artifact": "upload-artifact",
+    "actions/download-artifact": "download-artifact",
 }
 USES = re.compile(r"^\s*(?:-\s+)?uses:\s*([^\s#]+)", re.MULTILINE)
 
@@ -137,6 +138,7 @@ def run_workflow(
     token: str | None = "write",
     cache_hit: bool = True,
     venv: Path = PROJECT_VENV,
+    runs: dict[str, Path] | None = None,
     job: str | None = None,
     timeout: float = 900,
 ) -> ActRun:
@@ -144,12 +146,13 @@ def run_workflow(
 
     `workdir` is the local clone act reads git facts from; `scratch` receives act's caches and the
     run record. `token` is the GITHUB_TOKEN's scope ("write", "read" for a fork, None for none).
-    With `cache_hit`, the cache stand-in "restores" `.venv` by linking it to `venv` (by default
-    the project's own environment), so a workflow's install-on-miss step is skipped.
+    With `cache_hit`, the cache stand-in "restores" `.venv` as an environment with `venv`'s
+    packages (by default the project's own) running the checked-out code, so a workflow's
+    install-on-miss step is skipped. `runs` maps run ids to earlier runs' records, whose
+    artifacts the download-artifact stand-in serves.
     """
     scratch.mkdir(parents=True, exist_ok=True)
-    runs = sorted(scratch.glob("run-*"))
-    record = scratch / f"run-{len(runs) + 1}"
+    record = scratch / f"run-{len(list(scratch.glob('run-*'))) + 1}"
     record.mkdir()
     event_file = record / "event.json"
     event_file.write_text(json.dumps(event, indent=2), encoding="utf-8")
@@ -162,6 +165,7 @@ def run_workflow(
         "ACT_STANDIN_ORIGIN": str(github.origin),
         "ACT_STANDIN_CACHE": json.dumps({".venv": str(venv)} if cache_hit else {}),
         "ACT_STANDIN_TOKEN": token or "none",
+        "ACT_STANDIN_RUNS": json.dumps({k: str(v) for k, v in (runs or {}).items()}),
     }
     command = [
         str(ACT),

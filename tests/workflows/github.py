@@ -68,6 +68,36 @@ def push_event(
     }
 
 
+def workflow_run_event(
+    *,
+    run_id: str,
+    workflow: str,
+    head_sha: str,
+    head_branch: str,
+    conclusion: str,
+    event: str = "pull_request",
+    repository: str = REPOSITORY,
+) -> dict[str, Any]:
+    """A `workflow_run` (completed) payload for the run `run_id` of `workflow`."""
+    owner, name = repository.split("/")
+    return {
+        "action": "completed",
+        "workflow_run": {
+            "id": int(run_id),
+            "name": workflow,
+            "event": event,
+            "status": "completed",
+            "conclusion": conclusion,
+            "head_sha": head_sha,
+            "head_branch": head_branch,
+            "html_url": f"https://github.com/{repository}/actions/runs/{run_id}",
+            # GitHub lists no pull request here for a fork's; the judge looks it up by head.
+            "pull_requests": [],
+        },
+        "repository": {"full_name": repository, "name": name, "owner": {"login": owner}},
+    }
+
+
 def workflow_dispatch_event(
     inputs: dict[str, str], *, ref: str = "refs/heads/main", repository: str = REPOSITORY
 ) -> dict[str, Any]:
@@ -160,6 +190,7 @@ class FakeGitHub:
             self.env,
         )
         _git(["update-ref", f"refs/pull/{number}/merge", merge], self.origin, self.env)
+        self._store_pull(number, head_ref, head_sha, base_ref, fork or self.repository)
         return pull_request_event(
             number,
             base_ref=base_ref,
@@ -169,6 +200,38 @@ class FakeGitHub:
             repository=self.repository,
             head_repository=fork,
         )
+
+    def _store_pull(
+        self, number: int, head_ref: str, head_sha: str, base_ref: str, head_repo: str
+    ) -> None:
+        """Keep the open pull request where the `gh api` stand-in lists them (api/pulls.json)."""
+        path = self.api / "pulls.json"
+        pulls = [p for p in self.pulls() if p["number"] != number]
+        pulls.append(
+            {
+                "number": number,
+                "state": "open",
+                "head": {"ref": head_ref, "sha": head_sha, "repo": {"full_name": head_repo}},
+                "base": {"ref": base_ref, "repo": {"full_name": self.repository}},
+            }
+        )
+        path.write_text(json.dumps(pulls, indent=2), encoding="utf-8")
+
+    def pulls(self) -> list[dict[str, Any]]:
+        """The open pull requests."""
+        path = self.api / "pulls.json"
+        return json.loads(path.read_text()) if path.exists() else []
+
+    def statuses(self, sha: str) -> list[dict[str, Any]]:
+        """The commit statuses set on `sha`, oldest first."""
+        path = self.api / "statuses.json"
+        found = json.loads(path.read_text()) if path.exists() else []
+        return [s for s in found if s["sha"] == sha]
+
+    def clone(self, dest: Path, branch: str = "main") -> Path:
+        """A clone of `branch` of origin (a runner's work directory for a workflow on it)."""
+        _git(["clone", "-q", "-b", branch, str(self.origin), str(dest)], self.root, self.env)
+        return dest
 
     def cml_store(self) -> dict[str, Any]:
         """The `cml` stand-in's record: its calls and the comments it keeps."""

@@ -23,11 +23,16 @@ CI_FILES = sorted(
 REPO_URL = re.compile(r"github\.com[/:][\w.-]+/[\w.-]+")
 # gh's explicit repository flag; the workflows name the repository through GH_REPO instead.
 GH_REPO_FLAG = re.compile(r"\bgh\b[^\n]*\s(--repo|-R)\b")
-# Every path a reviewer must own: the gates (params.yaml), the pipeline and all of CI.
+# Every path a reviewer must own: the gates (params.yaml), the pipeline, all of CI, and what the
+# judge of pull requests runs (the package, its dependencies and the Makefile).
 GUARDED = [
     "params.yaml",
     "dvc.yaml",
+    "Makefile",
+    "pyproject.toml",
     *(p.relative_to(ROOT).as_posix() for p in (ROOT / ".github").rglob("*") if p.is_file()),
+    *(p.relative_to(ROOT).as_posix() for p in (ROOT / "src").rglob("*.py")),
+    *(p.relative_to(ROOT).as_posix() for p in (ROOT / "requirements").glob("*.txt")),
 ]
 
 
@@ -99,8 +104,9 @@ def test_repository_patterns_are_recognised() -> None:
     assert REPO_URL.findall("41898282+github-actions[bot]@users.noreply.github.com") == []
 
 
-def test_codeowners_guards_the_gates_the_pipeline_and_ci() -> None:
-    """params.yaml (the gates), dvc.yaml and every workflow and script have a code owner."""
+def test_codeowners_guards_the_gates_the_pipeline_ci_and_the_judge() -> None:
+    """params.yaml (the gates), dvc.yaml, every workflow and script, and the code the judge runs
+    have a code owner."""
     rules = codeowners((ROOT / ".github" / "CODEOWNERS").read_text(encoding="utf-8"))
     unowned = [path for path in GUARDED if not owners_of(path, rules)]
     assert unowned == []
@@ -118,15 +124,14 @@ def test_codeowners_matching_follows_github() -> None:
 
 
 def test_documented_required_checks_are_real_job_names() -> None:
-    """The checks docs/template.md tells you to require are jobs of CI and of the PR review."""
+    """The checks docs/template.md tells you to require are CI's jobs and the judge's status."""
     page = (ROOT / "docs" / "template.md").read_text(encoding="utf-8")
-    documented = set(re.findall(r"(?m)^\s*\| `([^`]+)` \| (?:CI|PR review) ", page))
-    jobs = set()
-    for name in ("ci.yml", "pr.yml"):
-        workflow = yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text())
-        jobs |= {job["name"] for job in workflow["jobs"].values()}
-    assert documented == jobs
-    assert "Reproduce, report, gate" in documented
+    documented = set(re.findall(r"(?m)^\s*\| `([^`]+)` \| (?:CI|PR judge) ", page))
+    ci = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    script = (ROOT / ".github" / "scripts" / "pr-review.sh").read_text()
+    [status] = re.findall(r'(?m)^STATUS_CONTEXT="([^"]+)"$', script)
+    assert documented == {job["name"] for job in ci["jobs"].values()} | {status}
+    assert "gitops-ml / quality gate" in documented
     # A required check must report on every pull request: no path filter on its workflow.
     pr = yaml.safe_load((ROOT / ".github" / "workflows" / "pr.yml").read_text())
     assert not (pr[True]["pull_request"] or {}).get("paths")

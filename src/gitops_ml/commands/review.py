@@ -1,4 +1,4 @@
-"""The pull-request report.
+"""The pull-request report, and packing CI's reproduction of a pull request for its judge.
 
 Imports of the areas stay inside the commands, so `gitops-ml --help` loads none of them.
 """
@@ -23,24 +23,78 @@ def report(
     base: Annotated[
         str | None,
         typer.Option(
-            help="Git revision to compare with; default: merge base with origin/main, else main."
+            help="Git revision to compare with; default: the merge base with origin's default "
+            "branch (origin/HEAD), else origin/main, else main."
+        ),
+    ] = None,
+    head: Annotated[
+        str,
+        typer.Option(
+            help="The commit judged: its committed dvc.lock and eval/ are checked and it is "
+            "named in the report (in a pull request, its head)."
+        ),
+    ] = "HEAD",
+    branch_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Judge a reproduction packed by `pack-reproduction` (CI's) instead of this "
+            "workspace; its files are read as data, nothing in it runs."
         ),
     ] = None,
     check: Annotated[
-        bool, typer.Option("--check", help="Exit 1 when the gate fails or dvc.lock is stale.")
+        bool,
+        typer.Option(
+            "--check",
+            help="Exit 1 when the report fails: the gate, stale or uncommitted results, "
+            "uncommitted changes.",
+        ),
     ] = False,
     eval_dir: Annotated[
         Path, typer.Option("--eval", help="Directory written by `evaluate`.")
     ] = Path("eval"),
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
-    """Compare this workspace with a base revision: metrics, params, data, curves, gate."""
+    """Compare this workspace (or a packed reproduction) with a base revision: metrics,
+    params, data, curves, and the base's gate."""
     from gitops_ml.review import report as stage
 
     settings = read_params(params)
-    result = stage.run(out, settings, base_rev=base, eval_dir=eval_dir, params_path=params)
+    result = stage.run(
+        out,
+        settings,
+        base_rev=base,
+        head_rev=head,
+        branch_dir=branch_dir,
+        eval_dir=eval_dir,
+        params_path=params,
+    )
     verdict = "passed" if result.passed else "FAILED"
     typer.echo(f"{verdict}: {result.reason}")
     typer.echo(f"report → {out / 'report.md'}")
     if check and not result.passed:
         raise typer.Exit(code=1)
+
+
+@app.command("pack-reproduction")
+def pack_reproduction(
+    out: Annotated[Path, typer.Option(help="Directory to write the reproduction to (emptied).")],
+    pull_request: Annotated[
+        int | None, typer.Option(help="The pull request's number, recorded for the judge.")
+    ] = None,
+    eval_dir: Annotated[
+        Path, typer.Option("--eval", help="Directory written by `evaluate`.")
+    ] = Path("eval"),
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Pack what `dvc repro` produced for `report --branch-dir`: params, dvc.lock, eval/, the
+    model, the test split, the training split's row keys and `dvc status`."""
+    from gitops_ml.review import reproduction
+
+    reproduction.pack(
+        Path.cwd(),
+        out,
+        params=params.as_posix(),
+        eval_dir=eval_dir.as_posix(),
+        pull_request=pull_request,
+    )
+    typer.echo(f"reproduction → {out}")

@@ -19,7 +19,7 @@ from gitops_ml.core.columns import as_numbers, check_ids, check_usable, check_va
 from gitops_ml.core.errors import DataError
 from gitops_ml.core.labels import as_text, find_label, label_text
 from gitops_ml.core.params import DataParams
-from gitops_ml.core.schema import FeatureSchema, with_statistics
+from gitops_ml.core.schema import ROW_KEY, FeatureSchema, with_statistics
 from gitops_ml.core.table import Table, as_category, clean, is_text
 
 # A text column is treated as numeric when at least this share of its values parse as numbers:
@@ -188,6 +188,39 @@ def _describe_failures(
     return "\n".join(lines)
 
 
+def _hashable(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with nested values (lists, mappings, arrays: a Parquet column that
+    data.drop_columns leaves out) as their text, so the row can be hashed; others as read."""
+    nested = [
+        col
+        for col in frame.columns
+        if frame[col].dtype == object
+        and frame[col].map(lambda v: isinstance(v, list | dict | set | np.ndarray)).any()
+    ]
+    if not nested:
+        return frame
+    out = frame.copy()
+    for col in nested:
+        out[col] = frame[col].map(repr)
+    return out
+
+
+def row_keys(frame: pd.DataFrame, id_column: str | None) -> pd.Series:
+    """A stable key per row of a raw table: its id, or else a hash of its values as read.
+
+    A repeated id or row gets its occurrence number appended (`#1`, `#2`, ...), so every key is
+    unique and the same data always gives the same keys, whatever the split.
+    """
+    if id_column is not None:
+        base = frame[id_column].astype("string").fillna("")
+    else:
+        hashed = pd.util.hash_pandas_object(_hashable(frame), index=False).to_numpy()
+        base = pd.Series([f"{h:016x}" for h in hashed.tolist()], index=frame.index, dtype="string")
+    occurrence = base.groupby(base, sort=False).cumcount()
+    suffix = ("#" + occurrence.astype("string")).where(occurrence > 0, "")
+    return (base + suffix).rename(ROW_KEY)
+
+
 def split_positions(y: pd.Series, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Positions of the training and test rows: stratified by `y`, seeded, always the same."""
     counts = y.value_counts()
@@ -225,9 +258,16 @@ def split(
 def prepare(
     table: Table, params: DataParams, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame, FeatureSchema]:
-    """Pure core of the stage: cleaned, validated, split data and the schema it follows."""
+    """Pure core of the stage: cleaned, validated, split data and the schema it follows.
+
+    Each split keeps the key of its rows (`ROW_KEY`), computed from the values as read (all
+    columns, so dropping one does not change the keys).
+    """
+    if ROW_KEY in table.frame.columns:
+        raise DataError(f"{table.path}: column {ROW_KEY!r} is reserved; rename it")
     cleaned, schema = usable(table, params)
     typed = validate(cleaned, schema, params.max_missing)
+    typed.insert(0, ROW_KEY, row_keys(table.frame, params.id_column))
     train, test = split(typed, schema.target, params.test_size, seed)
     return train, test, with_statistics(schema, train)
 

@@ -121,3 +121,12 @@ def positive_proba(model: Any, x: pd.DataFrame) -> np.ndarray:
             for start in range(0, len(x), PREDICT_CHUNK_ROWS)
         ]
     ).astype(np.float64, copy=False)
+
+
+def scored_split(
+    model: Any, split: pd.DataFrame, schema: FeatureSchema
+) -> tuple[np.ndarray, np.ndarray]:
+    """A prepared split's labels (0/1) and the model's positive-class probabilities: how the
+    evaluate stage scores the test split, and how the pull-request judge re-scores it."""
+    y = split[schema.target].to_numpy(dtype=np.int8)
+    return y, positive_proba(model, features(split, schema))

@@ -163,6 +163,11 @@ class EvaluateParams(_Section):
     top_features: int = Field(
         default=10, ge=1, description="Number of features in the importance report."
     )
+    slices: list[str] = Field(
+        default_factory=list,
+        description="Categorical features whose values are scored apart (slices with at least "
+        "100 rows and 10 of each class); the pull-request report compares them.",
+    )
 
 
 class MlflowParams(_Section):
@@ -259,11 +264,17 @@ class GatesParams(_Section):
     must_improve: MetricName | None = Field(
         default=None, description="A metric that must improve beyond noise; none = no such rule."
     )
+    slice_max_drop: dict[MetricName, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict,
+        description="Largest allowed worsening in any slice of `evaluate.slices` per metric, "
+        "counted only when the slice's change is beyond noise.",
+    )
     noise_z: float = Field(
         default=1.96,
         gt=0,
-        description="A change is beyond noise when "
-        "|change| > noise_z * sqrt(se_base² + se_branch²).",
+        description="A change is beyond noise when |change| > noise_z × its standard error: "
+        "of the paired difference on the rows both sides held out, else of both sides' errors "
+        "combined, sqrt(se_base² + se_branch²).",
     )
 
 

@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
+# The column of the prepared splits that names each row, the same on every revision that reads
+# the same data: the pull-request report pairs the rows two revisions both held out by it.
+ROW_KEY = "_row_key"
+
 
 @dataclass(frozen=True)
 class FeatureSchema:

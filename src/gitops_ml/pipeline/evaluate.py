@@ -1,4 +1,5 @@
-"""The evaluate stage: metrics with bootstrap errors, curves, confusion, feature importance."""
+"""The evaluate stage: metrics with bootstrap errors, per-slice metrics, the held-out
+predictions, curves, confusion, feature importance."""
 
 from __future__ import annotations
 
@@ -11,71 +12,25 @@ import pandas as pd
 from sklearn.inspection import permutation_importance
 from threadpoolctl import threadpool_limits
 
-from gitops_ml.core.curves import calibration_points, pr_points, roc_points
-from gitops_ml.core.metrics import rounded, scores, subsample
-from gitops_ml.core.model import features, positive_proba
+from gitops_ml.core import predictions
+from gitops_ml.core.curves import plot_data
+from gitops_ml.core.errors import ParamsError
+from gitops_ml.core.metrics import metrics_file, rounded, scores, subsample
+from gitops_ml.core.model import features, scored_split
 from gitops_ml.core.params import EvaluateParams, Params
-from gitops_ml.core.schema import FeatureSchema
+from gitops_ml.core.schema import ROW_KEY, FeatureSchema
 from gitops_ml.infra import figures, tracking
-from gitops_ml.infra.files import write_json
+from gitops_ml.infra.files import write_json, write_text
 from gitops_ml.infra.model_files import load_model
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-# Caps that keep evaluation's cost flat beyond a few hundred thousand test rows (the bootstrap's
-# own cap is core.metrics.BOOTSTRAP_MAX_ROWS). Test sets up to each cap are used whole, so
-# results on small data do not depend on them. Above a cap, a seeded subsample stands in:
-# permutation importance is measured on IMPORTANCE_MAX_ROWS rows; the confusion plot data holds
-# CONFUSION_MAX_ROWS records in the exact proportions of the four cells (exact counts are
-# tp/fp/tn/fn in metrics.json).
+# Keeps evaluation's cost flat beyond a few hundred thousand test rows (the bootstrap's own cap
+# is core.metrics.BOOTSTRAP_MAX_ROWS, the confusion plot data's core.curves.CONFUSION_MAX_ROWS).
+# Test sets up to the cap are used whole, so results on small data do not depend on it; above
+# it, permutation importance is measured on a seeded subsample of IMPORTANCE_MAX_ROWS rows.
 IMPORTANCE_MAX_ROWS = 10_000
-CONFUSION_MAX_ROWS = 10_000
-
-
-def confusion_rows(
-    y: np.ndarray, proba: np.ndarray, threshold: float, schema: FeatureSchema
-) -> list[dict[str, str]]:
-    """One {actual, predicted} row per test record, in the labels of the data.
-
-    Above CONFUSION_MAX_ROWS records, CONFUSION_MAX_ROWS rows in the proportions of the four
-    cells (largest remainders), grouped by cell: DVC's confusion template needs one row per
-    record, and millions of them would bloat a committed file.
-    """
-    names = np.array([schema.negative_label, schema.positive_label])
-    if len(y) > CONFUSION_MAX_ROWS:
-        return _scaled_confusion(y, proba >= threshold, names)
-    predicted = names[(proba >= threshold).astype(int)]
-    return [
-        {"actual": a, "predicted": p}
-        for a, p in zip(names[y].tolist(), predicted.tolist(), strict=True)
-    ]
-
-
-def _scaled_confusion(y: np.ndarray, labels: np.ndarray, names: np.ndarray) -> list[dict[str, str]]:
-    cells = [(a, p) for a in (0, 1) for p in (0, 1)]
-    counts = np.array([int(((y == a) & (labels == bool(p))).sum()) for a, p in cells])
-    exact = counts * CONFUSION_MAX_ROWS / counts.sum()
-    scaled = np.floor(exact).astype(int)
-    short = CONFUSION_MAX_ROWS - int(scaled.sum())
-    scaled[np.argsort(-(exact - scaled), kind="stable")[:short]] += 1
-    return [
-        {"actual": str(names[a]), "predicted": str(names[p])}
-        for (a, p), k in zip(cells, scaled.tolist(), strict=True)
-        for _ in range(k)
-    ]
-
-
-def confusion_counts(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, int]:
-    """True/false positives and negatives at the threshold."""
-    labels = proba >= threshold
-    positive = y == 1
-    return {
-        "tp": int((labels & positive).sum()),
-        "fp": int((labels & ~positive).sum()),
-        "tn": int((~labels & ~positive).sum()),
-        "fn": int((~labels & positive).sum()),
-    }
 
 
 def importance(
@@ -104,32 +59,58 @@ def importance(
     ]
 
 
+def slice_metrics(
+    held_out: pd.DataFrame, params: EvaluateParams, seed: int
+) -> dict[str, dict[str, float]]:
+    """Metrics with errors of every slice that has enough rows of each class, by `column=value`."""
+    y = held_out[predictions.LABEL].to_numpy(dtype=np.int8)
+    proba = held_out[predictions.SCORE].to_numpy()
+    out: dict[str, dict[str, float]] = {}
+    for found in predictions.slices(held_out, y):
+        rows = found.rows
+        found_scores = scores(y[rows], proba[rows], params.threshold, params.bootstrap, seed)
+        out[found.name] = {"n": int(rows.sum()), **found_scores.flat()}
+    return out
+
+
+def _slice_columns(schema: FeatureSchema, params: EvaluateParams) -> list[str]:
+    unknown = [c for c in params.slices if c not in schema.categorical]
+    if unknown:
+        raise ParamsError(
+            f"evaluate.slices: {unknown} are not categorical features; "
+            f"expected some of {list(schema.categorical)}"
+        )
+    return list(params.slices)
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """Everything the evaluate stage computes, ready to write."""
 
     metrics: dict[str, float]
     plots: dict[str, list[dict[str, Any]]]
+    predictions: pd.DataFrame
+    slices: dict[str, dict[str, float]]
 
 
 def evaluate(
     pipeline: Pipeline, test: pd.DataFrame, schema: FeatureSchema, params: EvaluateParams, seed: int
 ) -> Evaluation:
-    """Score the model on the test split: metrics with errors, and the data of every plot."""
+    """Score the model on the test split: metrics with errors, slices, predictions, plot data."""
+    y, proba = scored_split(pipeline, test, schema)
     x = features(test, schema)
-    y = test[schema.target].to_numpy(dtype=np.int8)
-    proba = positive_proba(pipeline, x)
-    metrics = scores(y, proba, params.threshold, params.bootstrap, seed).flat()
-    counts = confusion_counts(y, proba, params.threshold)
-    metrics.update({"n_test": len(y), "positive_rate": rounded(y.mean()), **counts})
+    metrics = metrics_file(y, proba, params.threshold, params.bootstrap, seed)
+    held_out = predictions.table(test[ROW_KEY], y, proba, test[_slice_columns(schema, params)])
     plots: dict[str, list[dict[str, Any]]] = {
-        "roc": roc_points(y, proba),
-        "prc": pr_points(y, proba),
-        "calibration": calibration_points(y, proba),
-        "confusion": confusion_rows(y, proba, params.threshold, schema),
+        **plot_data(y, proba, params.threshold, schema),
         "importance": importance(pipeline, x, y, params.top_features, seed),
     }
-    return Evaluation(metrics=metrics, plots=plots)
+    return Evaluation(
+        metrics=metrics,
+        plots=plots,
+        predictions=predictions.sample(held_out),
+        slices=slice_metrics(held_out, params, seed),
+    )
 
 
 def run(prepared: Path, model_path: Path, out_dir: Path, params: Params) -> Evaluation:
@@ -140,6 +121,8 @@ def run(prepared: Path, model_path: Path, out_dir: Path, params: Params) -> Eval
     for name, points in result.plots.items():
         write_json(out_dir / "plots" / f"{name}.json", points)
     pngs = figures.render_all(result.plots, out_dir / "figures")
+    write_text(out_dir / "predictions.csv", predictions.to_csv(result.predictions))
+    write_json(out_dir / "slices.json", result.slices)
     write_json(out_dir / "metrics.json", result.metrics)
     tracking.log_evaluation(
         model_path=model_path, metrics=result.metrics, figures=pngs, settings=params.mlflow

@@ -69,8 +69,8 @@ def decide(
         return replace(base, reason="fails the floors: " + "; ".join(failures))
     if paired is None:
         return replace(base, promote=True, reason="first champion: no champion yet, floors met")
-    delta = paired.delta
-    se = paired.delta_se
+    difference = paired.on(metric)
+    delta, se = difference.delta, difference.se
     vs = f"champion v{champion_version}" if champion_version else "the champion"
     if rule.margin > 0:
         promote = delta >= rule.margin

@@ -388,7 +388,6 @@ def _decide(
         test[schema.target].to_numpy(dtype=np.int8),
         new,
         old,
-        bar.rule.metric,
         bar.threshold,
         bar.bootstrap,
         bar.seed,

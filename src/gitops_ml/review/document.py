@@ -9,7 +9,9 @@ from typing import Any
 
 from gitops_ml.core.params import GatesParams
 from gitops_ml.review.gate import Change, Check
+from gitops_ml.review.pairing import Pairing
 from gitops_ml.review.reproducibility import Reproducibility
+from gitops_ml.review.rescoring import Rescoring
 from gitops_ml.review.sides import RawData
 
 # Counts of a confusion matrix: actual label, then predicted label.
@@ -31,6 +33,7 @@ class BaseRef:
     rev: str
     sha: str
     has_baseline: bool
+    other_project: str | None = None  # why the base looks like another project's history
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,14 @@ class ImportanceComparison:
 
 
 @dataclass(frozen=True)
+class Cost:
+    """Each stage's wall time and peak memory (eval/timings.json), where recorded."""
+
+    base: dict[str, dict[str, float]] | None
+    branch: dict[str, dict[str, float]] | None
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything the report says."""
 
@@ -113,12 +124,16 @@ class Report:
     base: BaseRef
     branch: BranchRef
     metrics: list[Change]
+    pairing: Pairing
+    slices: list[Change]
     gate: GateResult
     params_changed: list[ParamChange]
     data: DataComparison
     confusion: ConfusionComparison
     importance: ImportanceComparison
     reproducibility: Reproducibility
+    rescoring: Rescoring | None = None  # the base's own re-scoring of the branch's model
+    cost: Cost = field(default_factory=lambda: Cost(None, None))
     figures: list[str] = field(default_factory=list)
     run_url: str | None = None
 
@@ -131,6 +146,8 @@ class Report:
             "base": asdict(self.base),
             "branch": asdict(self.branch),
             "metrics": [asdict(c) for c in self.metrics],
+            "pairing": asdict(self.pairing),
+            "slices": [asdict(c) for c in self.slices],
             "gate": {
                 "source": self.gate.source,
                 "thresholds": self.gate.thresholds.model_dump(),
@@ -144,6 +161,8 @@ class Report:
             "confusion": asdict(self.confusion),
             "importance": asdict(self.importance),
             "reproducibility": self.reproducibility.to_dict(),
+            "rescoring": None if self.rescoring is None else self.rescoring.to_dict(),
+            "cost": asdict(self.cost),
             "figures": list(self.figures),
             "run_url": self.run_url,
         }

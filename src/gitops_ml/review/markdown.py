@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from gitops_ml.review import mermaid
 from gitops_ml.review.document import ParamChange, Report
+from gitops_ml.review.gate import OVERALL, Change
 from gitops_ml.review.sides import RawData, Side
 
 
@@ -39,10 +41,64 @@ def verdict_line(report: Report) -> str:
     return f"{mark}: {report.reason}"
 
 
+# The name of the CI artifact holding the report and its PNG charts (pr.yml uploads it).
+ARTIFACT = "pr-report"
+# Smaller changes read as negligible, however clear: pairing makes tiny differences
+# significant, and only the gate's limits decide whether a change matters.
+NEGLIGIBLE = 0.002
+
+
+def _subject(metric: str, subject: str) -> str:
+    return metric if subject == OVERALL else f"{metric} ({subject})"
+
+
+def _reading(change: Change) -> str:
+    """A change in words: within noise, or better/worse beyond it, and how much that is."""
+    if change.delta is None or change.noise is None:
+        return "—"
+    if not change.beyond_noise:
+        return f"no (±{change.noise:.4f})"
+    word = "better" if change.direction == 1 else "worse"
+    if abs(change.delta) < NEGLIGIBLE:
+        return f"yes, {word} (±{change.noise:.4f}), negligible"
+    return f"**yes, {word}** (±{change.noise:.4f})"
+
+
+def _method(report: Report) -> str:
+    p, z = report.pairing, report.gate.thresholds.noise_z
+    if p.method == "paired":
+        line = (
+            f"Change and noise band: paired bootstrap ({p.resamples} resamples, the same on both "
+            f"sides) of the difference on the {p.rows:,} test rows both sides held out; a "
+            f"change is beyond noise when |change| > {z:g} standard errors of that difference."
+        )
+        moved = [
+            f"{n:,} {what}"
+            for n, what in (
+                (p.only_branch, "held out by this branch only"),
+                (p.only_base, "by the base only"),
+                (p.label_changed, "with a changed label"),
+            )
+            if n
+        ]
+        if moved:
+            line += f" Left out of the pairing: {', '.join(moved)} (the split or the data changed)."
+        return line
+    return (
+        f"Change and noise band: unpaired, because {p.reason}: a change is beyond noise when "
+        f"|change| > {z:g} · √(se_base² + se_branch²), from the bootstrap standard errors in "
+        "eval/metrics.json."
+    )
+
+
 def _metrics(report: Report) -> list[str]:
     base = f"base `{report.base.sha[:7]}`"
-    z = report.gate.thresholds.noise_z
     lines = ["### Metrics", ""]
+    if report.base.other_project:
+        lines += [
+            f"> [!WARNING]\n> Compared with `{report.base.rev}`: {report.base.other_project}.",
+            "",
+        ]
     if not report.base.has_baseline:
         lines += [
             f"**No baseline yet**: the base `{report.base.sha[:7]}` has no "
@@ -55,24 +111,43 @@ def _metrics(report: Report) -> list[str]:
     ]
     for m in report.metrics:
         arrow = "↑" if m.higher_is_better else "↓"
-        if m.delta is None:
-            verdict = "—"
-        elif not m.beyond_noise:
-            verdict = f"no (±{m.noise:.4f})"
-        else:
-            word = "better" if m.direction == 1 else "worse"
-            verdict = f"**yes, {word}** (±{m.noise:.4f})"
         lines.append(
             f"| {m.metric} {arrow} | {_num(m.base)} | {_num(m.branch)} "
-            f"| {_signed(m.delta)} | {verdict} |"
+            f"| {_signed(m.delta)} | {_reading(m)} |"
         )
+    rescored = report.rescoring is not None and report.rescoring.done
+    source = (
+        "the base's from its eval/metrics.json, this branch's from the judge's re-scoring of "
+        "its model"
+        if rescored
+        else "each side's own eval/metrics.json"
+    )
     lines += [
         "",
-        f"↑ higher is better, ↓ lower is better. A change is beyond noise when "
-        f"|change| > {z:g} · √(se_base² + se_branch²), from the bootstrap standard errors "
-        "in eval/metrics.json. Both sides are scored on the same test rows, so this band is "
-        "conservative: a change inside it may still be real, but is not counted by the gate.",
+        f"↑ higher is better, ↓ lower is better. Values are on each side's whole test set: "
+        f"{source}. {_method(report)} Changes under {NEGLIGIBLE} read as negligible however "
+        "clear; only the gate's limits decide.",
     ]
+    return lines
+
+
+def _slices(report: Report) -> list[str]:
+    if not report.slices:
+        return []
+    lines = [
+        "### Slices",
+        "",
+        "Each slice of `evaluate.slices` with at least 100 rows and 10 of each class among the "
+        "rows both sides held out, compared paired on those rows.",
+        "",
+        "| slice | metric | rows | base | this branch | change | beyond noise? |",
+        "|---|---|--:|--:|--:|--:|---|",
+    ]
+    for c in report.slices:
+        lines.append(
+            f"| {c.subject} | {c.metric} | {_num(c.rows)} | {_num(c.base)} | {_num(c.branch)} "
+            f"| {_signed(c.delta)} | {_reading(c)} |"
+        )
     return lines
 
 
@@ -99,11 +174,16 @@ def _gate(report: Report) -> list[str]:
         )
         lines += [f"> [!WARNING]\n> This pull request changes `gates:` ({changes}). {applies}", ""]
     lines += ["| rule | metric | limit | this branch | result |", "|---|---|--:|--:|---|"]
-    rule = {"floor": "worst allowed", "max_drop": "max drop", "must_improve": "must improve"}
+    rule = {
+        "floor": "worst allowed",
+        "max_drop": "max drop",
+        "must_improve": "must improve",
+        "slice_max_drop": "max drop in a slice",
+    }
     for c in gate.checks:
         result = "skipped" if not c.applies else ("pass" if c.passed else "**FAIL**")
         lines.append(
-            f"| {rule[c.rule]} | {c.metric} | {_num(c.threshold, 3)} "
+            f"| {rule[c.rule]} | {_subject(c.metric, c.subject)} | {_num(c.threshold, 3)} "
             f"| {_num(c.value)} | {result}: {c.detail} |"
         )
     if not gate.checks:
@@ -149,15 +229,22 @@ def _charts(report: Report, base: Side, branch: Side) -> list[str]:
         "### Curves",
         "",
         f"{key} · grey: chance (ROC) or perfect calibration. Resampled on a grid of "
-        f"{mermaid.GRID_STEPS + 1} points; the PNGs below are exact.",
+        f"{mermaid.GRID_STEPS + 1} points.",
         "",
     ]
     for name in mermaid.CURVES:
         if name in branch.plots:
             lines += [mermaid.curve_chart(name, base.plots.get(name), branch.plots[name]), ""]
     if report.figures:
-        images = " ".join(f"![{f.removesuffix('.png')}]({f})" for f in report.figures)
-        lines += ["<details><summary>PNG versions</summary>", "", images, "", "</details>"]
+        # Linked, not embedded: a relative image path does not resolve in a pull-request
+        # comment, and no third-party image host is used.
+        files = ", ".join(f"`{f}`" for f in report.figures)
+        where = (
+            f"in the `{ARTIFACT}` artifact of the [CI run]({report.run_url})"
+            if report.run_url
+            else "beside this report"
+        )
+        lines.append(f"The exact curves as PNG ({files}) are {where}.")
     return lines
 
 
@@ -198,7 +285,12 @@ def _importance(report: Report) -> list[str]:
     lines = [
         "### Top features",
         "",
-        "Permutation importance: drop in ROC AUC when the column is shuffled.",
+        "Permutation importance: drop in ROC AUC when the column is shuffled"
+        + (
+            ", as each side's evaluate stage measured it (not re-scored by the judge)."
+            if report.rescoring is not None and report.rescoring.done
+            else "."
+        ),
         "",
         "| feature | base | this branch |",
         "|---|--:|--:|",
@@ -221,6 +313,10 @@ def _reproducibility(report: Report) -> list[str]:
         )
     else:
         lock = "❌ `dvc.lock` is out of date:\n" + "\n".join(f"  - {p}" for p in r.lock_problems)
+    if r.commit_problems:
+        lock += "\n- ❌ The committed `dvc.lock` differs from the workspace's:\n" + "\n".join(
+            f"  - {p}" for p in r.commit_problems
+        )
     if not r.metrics_committed:
         metrics = "❌ `eval/metrics.json` is not committed."
     elif r.metrics_match:
@@ -242,6 +338,75 @@ def _reproducibility(report: Report) -> list[str]:
     return lines
 
 
+def _rescoring(report: Report) -> list[str]:
+    r = report.rescoring
+    if r is None:
+        return []
+    lines = [
+        "### Checked by the judge",
+        "",
+        "The judge is the code that ran this report: in CI, the base's, in a job that runs "
+        "nothing of the pull request.",
+        "",
+    ]
+    if r.refused_model:
+        lines.append(f"- ❌ The judge's model loader refuses this branch's model: {r.problem}")
+    elif r.problem:
+        lines.append(f"- ❌ The branch's model could not be re-scored: {r.problem}")
+    else:
+        lines.append(
+            "- ✅ The branch's model, loaded through the judge's strict loader, was re-scored on "
+            "its test split by the judge's code: the metrics above and the gate use that."
+        )
+        if r.predictions_differ:
+            lines.append(
+                f"- ❌ `eval/predictions.csv` is not what the model gives: {r.predictions_differ}."
+            )
+        else:
+            lines.append("- ✅ `eval/predictions.csv` is what the model gives.")
+        if r.reported_differences:
+            lines.append(
+                "- ⚠️ The branch's own `eval/metrics.json` says otherwise (its evaluation code "
+                "differs from the judge's); reported → recomputed:"
+            )
+            lines += [f"  - {d}" for d in r.reported_differences]
+    if r.trained_on_base_test:
+        lines.append(
+            f"- ⚠️ The branch trained on {r.trained_on_base_test:,} of the base's "
+            f"{r.base_test_rows:,} held-out rows (its split differs): they are left out of "
+            "the paired comparison."
+        )
+    elif r.trained_on_base_test == 0:
+        lines.append(
+            f"- ✅ The branch trained on none of the base's {r.base_test_rows:,} held-out rows."
+        )
+    return lines
+
+
+def _cost_cell(before: Mapping[str, float], now: Mapping[str, float], key: str, unit: str) -> str:
+    old = f"{before[key]:,.1f} {unit} → " if key in before else ""
+    return f"{old}{now.get(key, 0):,.1f} {unit}"
+
+
+def _cost(report: Report) -> list[str]:
+    base, branch = report.cost.base or {}, report.cost.branch or {}
+    if not branch:
+        return []
+    lines = ["### Cost", "", "| stage | wall time | peak memory |", "|---|--:|--:|"]
+    for stage, now in branch.items():
+        before = base.get(stage) or {}
+        wall = _cost_cell(before, now, "wall_seconds", "s")
+        memory = _cost_cell(before, now, "peak_memory_mb", "MB")
+        lines.append(f"| {stage} | {wall} | {memory} |")
+    note = "base → this branch" if base else "this branch; the base committed no eval/timings.json"
+    lines += [
+        "",
+        f"Each stage's process, as reproduced ({note}). Stages restored from DVC's run-cache "
+        "did not run and are not listed.",
+    ]
+    return lines
+
+
 def _footer(report: Report) -> list[str]:
     head = f"this branch `{report.branch.sha}`"
     edits = report.branch.uncommitted_changes
@@ -259,6 +424,7 @@ def render(report: Report, base: Side, branch: Side) -> str:
     sections = [
         [verdict_line(report)],
         _metrics(report),
+        _slices(report),
         _gate(report),
         _params(report),
         _data(report),
@@ -266,6 +432,8 @@ def render(report: Report, base: Side, branch: Side) -> str:
         _confusion(report),
         _importance(report),
         _reproducibility(report),
+        _rescoring(report),
+        _cost(report),
         _footer(report),
     ]
     return "\n\n".join("\n".join(s) for s in sections if s) + "\n"

@@ -16,7 +16,14 @@ from gitops_ml.core.params import Params
 from gitops_ml.infra import figures, git
 from gitops_ml.infra.dvc_lock import LOCK
 from gitops_ml.infra.files import write_json, write_text
-from gitops_ml.review import markdown, reproducibility, sides, verdict
+from gitops_ml.review import (
+    markdown,
+    reproducibility,
+    reproduction,
+    rescoring,
+    sides,
+    verdict,
+)
 from gitops_ml.review.document import Report
 from gitops_ml.review.sides import Files, Side
 
@@ -43,11 +50,19 @@ def run(
     params: Params,
     *,
     base_rev: str | None = None,
+    head_rev: str = "HEAD",
+    branch_dir: Path | None = None,
     eval_dir: Path = Path("eval"),
     params_path: Path = Path("params.yaml"),
     cwd: Path | None = None,
 ) -> Report:
-    """Compare the workspace with `base_rev`; write report.md, report.json and PNGs to out_dir."""
+    """Compare the branch with `base_rev`; write report.md, report.json and PNGs to out_dir.
+
+    The branch is this workspace, or with `branch_dir` a reproduction packed by
+    `pack-reproduction` in CI (read as untrusted data: nothing in it runs). `head_rev` is the
+    commit whose committed dvc.lock and eval/ are checked against the branch's, and which the
+    report names: in a pull request, its head (the workspace is then GitHub's test merge).
+    """
     here = (cwd or Path.cwd()).resolve()
     root = sides.repository_root(here)
 
@@ -58,31 +73,51 @@ def run(
             raise UserError(f"{path}: outside the git repository at {root}") from None
 
     files = Files(params=rel(params_path), eval_dir=rel(eval_dir))
-    status_proc = reproducibility.start_dvc_status(root)  # runs while the rest is read and drawn
+    in_ci = bool(os.environ.get("GITHUB_ACTIONS")) or branch_dir is not None
+    source = root if branch_dir is None else branch_dir.resolve()
+    if branch_dir is not None and not source.is_dir():
+        raise UserError(f"--branch-dir {branch_dir}: not a directory")
+    # In the workspace, `dvc status` runs while the rest is read and drawn.
+    status_proc = reproducibility.start_dvc_status(root) if branch_dir is None else None
     try:
         rev = base_rev or sides.default_base(root)
         base_sha = sides.commit_sha(rev, root)
-        head_sha = sides.commit_sha("HEAD", root)
+        head_sha = sides.commit_sha(head_rev, root)
         base, committed_lock, committed_metrics = sides.read_revisions(
             root, base_sha, head_sha, files
         )
-        branch = sides.read_workspace(root, head_sha, files)
-        pngs = _render_figures(base, branch, out_dir)
-        repro = reproducibility.assess(status_proc, branch, committed_lock, committed_metrics)
+        branch = sides.read_workspace(source, head_sha, files)
+        rescored = rescoring.rescore(
+            source, branch.params, branch.metrics or {}, branch.predictions, base.predictions
+        )
+        pngs = _render_figures(base, rescored.judged(branch), out_dir)
+        status, status_error = (
+            reproducibility.finish_dvc_status(status_proc)
+            if branch_dir is None
+            else reproduction.read_status(source)
+        )
     finally:
         if status_proc is not None and status_proc.poll() is None:
             status_proc.kill()
             status_proc.wait()
+    repro = reproducibility.assess(
+        status, status_error, branch, committed_lock, committed_metrics, in_ci=in_ci
+    )
     report = verdict.build(
         base,
         branch,
         base_rev=rev,
         branch_gates=params.gates,
-        branch_data=sides.raw_file(root, params.data.raw),
+        branch_data=sides.raw_file(root, params.data.raw)
+        if branch_dir is None
+        else sides.raw_data(branch.params, branch.lock),
         repro=repro,
+        rescoring=rescored,
         # dvc.lock and eval/ differ after CI reproduces (a retrained model has a new hash);
         # the reproducibility section judges those, so they are not listed as edits here.
-        uncommitted=[
+        uncommitted=[]
+        if in_ci
+        else [
             path
             for path in git.changed_files(root)
             if path != LOCK and not path.startswith(files.eval_dir + "/")
@@ -91,5 +126,5 @@ def run(
         figures=pngs,
     )
     write_json(out_dir / "report.json", report.to_dict())
-    write_text(out_dir / "report.md", markdown.render(report, base, branch))
+    write_text(out_dir / "report.md", markdown.render(report, base, rescored.judged(branch)))
     return report

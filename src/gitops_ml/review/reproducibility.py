@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,22 +16,31 @@ from gitops_ml.infra.dvc_lock import LOCK
 from gitops_ml.review.sides import Side
 
 FIX = "run `dvc repro`, then commit `dvc.lock` and `eval/`"
+COMMIT = "commit `dvc.lock` and `eval/`"
 # dvc status words that mean "this output is not in the workspace", not "the lock is stale".
 _ABSENT = frozenset({"deleted", "not in cache"})
 
 
 @dataclass(frozen=True)
 class Reproducibility:
-    """Whether dvc.lock and the committed eval/ match what this workspace reproduces."""
+    """Whether dvc.lock and the committed eval/ match what this workspace reproduces.
+
+    Two different faults: the workspace's results are stale (`dvc status` sees a changed input:
+    run `dvc repro`), or they are current but differ from what is committed. Locally that means
+    they were reproduced and not committed yet; in CI, which reproduced them itself, that the
+    pull request committed stale ones.
+    """
 
     lock_problems: list[str]
     missing_outputs: list[str]
     metrics_committed: bool
     metric_differences: list[str]
+    commit_problems: list[str] = field(default_factory=list)
+    in_ci: bool = False
 
     @property
     def lock_up_to_date(self) -> bool:
-        """True when neither dvc status nor the committed dvc.lock shows a changed input."""
+        """True when `dvc status` shows no changed input (the workspace's results are current)."""
         return not self.lock_problems
 
     @property
@@ -40,14 +49,21 @@ class Reproducibility:
         return self.metrics_committed and not self.metric_differences
 
     @property
+    def committed(self) -> bool:
+        """True when the committed dvc.lock and eval/metrics.json are the workspace's."""
+        return not self.commit_problems and self.metrics_match
+
+    @property
     def ok(self) -> bool:
         """True when the branch's committed results are what its code reproduces."""
-        return self.lock_up_to_date and self.metrics_match
+        return self.lock_up_to_date and self.committed
 
     @property
     def fix(self) -> str | None:
         """What to do about it, when something is off."""
-        return None if self.ok else FIX
+        if self.ok:
+            return None
+        return FIX if self.in_ci or not self.lock_up_to_date else COMMIT
 
     def to_dict(self) -> dict[str, Any]:
         """As report.json holds it: the findings and the verdicts drawn from them."""
@@ -55,6 +71,8 @@ class Reproducibility:
             "ok": self.ok,
             "lock_up_to_date": self.lock_up_to_date,
             "lock_problems": self.lock_problems,
+            "committed": self.committed,
+            "commit_problems": self.commit_problems,
             "missing_outputs": self.missing_outputs,
             "metrics_committed": self.metrics_committed,
             "metrics_match": self.metrics_match,
@@ -184,26 +202,31 @@ def finish_dvc_status(proc: subprocess.Popen[str] | None) -> tuple[dict[str, Any
 
 
 def assess(
-    status_proc: subprocess.Popen[str] | None,
+    status: Mapping[str, Any] | None,
+    status_error: str,
     branch: Side,
     committed_lock: Any,
     committed_metrics: Any,
+    in_ci: bool = False,
 ) -> Reproducibility:
-    """Judge the workspace's dvc.lock and metrics from `dvc status` and the committed files."""
-    status, status_error = finish_dvc_status(status_proc)
+    """Judge the branch's dvc.lock and metrics from `dvc status` (None: `status_error` says why
+    it is not known) and the committed files."""
     stale: list[str] = []
     missing: list[str] = []
     if status is None:
         stale.append(f"cannot tell whether {LOCK} is up to date: {status_error}")
     else:
         stale, missing = status_problems(status, branch.lock)
+    uncommitted: list[str] = []
     if branch.lock is None:
         stale.append(f"there is no {LOCK} in the workspace")
     else:
-        stale += lock_differences(committed_lock, branch.lock)
+        uncommitted = lock_differences(committed_lock, branch.lock)
     differences = (
         metric_differences(committed_metrics, branch.metrics or {})
         if committed_metrics is not None
         else []
     )
-    return Reproducibility(stale, missing, committed_metrics is not None, differences)
+    return Reproducibility(
+        stale, missing, committed_metrics is not None, differences, uncommitted, in_ci
+    )

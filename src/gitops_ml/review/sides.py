@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from gitops_ml.core import predictions
 from gitops_ml.core.errors import UserError
 from gitops_ml.core.yaml12 import parse_yaml
 from gitops_ml.infra import dvc_lock, git
@@ -29,6 +32,8 @@ class Side:
     params: dict[str, Any] | None
     plots: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     lock: dict[str, Any] | None = None
+    predictions: pd.DataFrame | None = None
+    timings: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,16 @@ class Files:
     def plot(self, name: str) -> str:
         """The data file of one plot."""
         return f"{self.eval_dir}/plots/{name}.json"
+
+    @property
+    def predictions(self) -> str:
+        """The held-out predictions."""
+        return f"{self.eval_dir}/predictions.csv"
+
+    @property
+    def timings(self) -> str:
+        """What each stage cost, when recorded."""
+        return f"{self.eval_dir}/timings.json"
 
 
 def raw_data(params: Mapping[str, Any] | None, lock: Mapping[str, Any] | None) -> RawData:
@@ -88,8 +103,11 @@ def commit_sha(rev: str, cwd: Path) -> str:
 
 
 def default_base(cwd: Path) -> str:
-    """The merge base of HEAD with origin/main, else with main; UserError when neither exists."""
-    for ref in DEFAULT_BASES:
+    """The merge base of HEAD with origin's default branch (origin/HEAD), else origin/main,
+    else main; UserError when none shares history with HEAD."""
+    remote_default = git.query(cwd, "rev-parse", "--abbrev-ref", "origin/HEAD")
+    candidates = [remote_default] if remote_default and remote_default != "origin/HEAD" else []
+    for ref in dict.fromkeys([*candidates, *DEFAULT_BASES]):
         found = git.query(cwd, "merge-base", "HEAD", ref)
         if found:
             return found
@@ -115,6 +133,7 @@ def read_revisions(root: Path, base_sha: str, head_sha: str, files: Files) -> tu
     """The base's Side, and the dvc.lock and metrics committed at HEAD, in one git call."""
     specs = [(base_sha, files.params), (base_sha, LOCK), (base_sha, files.metrics)]
     specs += [(base_sha, files.plot(name)) for name in PLOTS]
+    specs += [(base_sha, files.predictions), (base_sha, files.timings)]
     specs += [(head_sha, LOCK), (head_sha, files.metrics)]
     texts = git.read_files(root, specs)
     label = base_sha[:7]
@@ -129,6 +148,8 @@ def read_revisions(root: Path, base_sha: str, head_sha: str, files: Files) -> tu
             for name, text in zip(PLOTS, texts[3 : 3 + len(PLOTS)], strict=True)
             if text is not None
         },
+        predictions=_predictions(texts[3 + len(PLOTS)], f"{label}:{files.predictions}"),
+        timings=parse(texts[4 + len(PLOTS)], f"{label}:{files.timings}", "json"),
     )
     committed_lock = dvc_lock.parse_lock(texts[-2], f"HEAD:{LOCK}")
     committed_metrics = parse(texts[-1], f"HEAD:{files.metrics}", "json")
@@ -146,12 +167,17 @@ def _read_workspace(path: Path, kind: str) -> Any:
     return parse(text, str(path), kind)
 
 
+def _predictions(text: str | None, where: str) -> pd.DataFrame | None:
+    return None if text is None else predictions.from_csv(text, where)
+
+
 def read_workspace(root: Path, head_sha: str, files: Files) -> Side:
     """This workspace as a Side (its sha is HEAD's); UserError when it has no metrics."""
     metrics = _read_workspace(root / files.metrics, "json")
     if metrics is None:
         raise UserError(f"{files.metrics}: not found; run `dvc repro` before the report")
     lock = _read_workspace(root / LOCK, "yaml")
+    held_out = root / files.predictions
     return Side(
         sha=head_sha,
         metrics=metrics,
@@ -162,6 +188,11 @@ def read_workspace(root: Path, head_sha: str, files: Files) -> Side:
             for name in PLOTS
             if (points := _read_workspace(root / files.plot(name), "json")) is not None
         },
+        predictions=_predictions(
+            held_out.read_text(encoding="utf-8") if held_out.is_file() else None,
+            files.predictions,
+        ),
+        timings=_read_workspace(root / files.timings, "json"),
     )
 
 

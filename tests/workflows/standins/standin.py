@@ -108,32 +108,61 @@ def setup_uv(inputs: dict[str, str]) -> None:
     record("setup-uv", inputs=inputs)
 
 
-def _layer(target: Path, source: Path) -> None:
-    """Make `target` an environment whose contents link to `source`'s, as a cache restore would.
+def _rewrite_script(entry: Path, link: Path, source: Path, target: Path) -> bool:
+    """Copy a console script of `source` with its shebang naming `target`'s python instead."""
+    try:
+        text = entry.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return False
+    shebang = f"#!{source}/bin/python"
+    if not text.startswith(shebang):
+        return False
+    link.write_text(f"#!{target}/bin/python" + text[len(shebang) :], encoding="utf-8")
+    link.chmod(0o755)
+    return True
 
-    A link per entry rather than one link to `source`: the Makefile's timestamp checks see
-    fresh copies of its stamp and of uv (a checkout is always newer than the provided
-    environment), so `make setup` and the targets depending on it find nothing to rebuild and
-    never reinstall the project into the provided environment.
+
+def _layer(target: Path, source: Path, code: Path) -> None:
+    """Make `target` an environment with `source`'s packages and the project installed from
+    `code` (the checked-out workspace), as a restored cache of `make setup` would be on GitHub.
+
+    Packages are links into `source`; the project's editable install names `code`'s src/, so a
+    workflow runs the code it checked out (a pull request's own, or the base's), never the
+    code of the environment's owner. Console scripts are rewritten to this environment's python.
+    The Makefile's timestamp checks see fresh copies of its stamp and of uv (a checkout is
+    always newer than the provided environment), so `make setup` finds nothing to rebuild.
     """
-    for entry in [*source.iterdir(), *(source / "bin").iterdir()]:
-        rel = entry.relative_to(source)
-        link = target / rel
-        if str(rel) == "bin":
-            link.mkdir(parents=True, exist_ok=True)
-        elif str(rel) == "bin/uv":
+    for entry in source.iterdir():
+        if entry.name in ("bin", "lib", ".installed"):
+            continue
+        (target / entry.name).symlink_to(entry.readlink() if entry.is_symlink() else entry)
+    (target / "bin").mkdir(parents=True, exist_ok=True)
+    for entry in (source / "bin").iterdir():
+        link = target / "bin" / entry.name
+        if entry.name == "uv":  # a fresh file, even when the provided uv is a link
             link.write_text(f'#!/bin/sh\nexec "{entry}" "$@"\n')
             link.chmod(0o755)
-        elif str(rel) != ".installed":
+        elif entry.is_symlink():
+            link.symlink_to(entry.readlink())
+        elif not _rewrite_script(entry, link, source, target):
             link.symlink_to(entry)
+    for packages in (source / "lib").glob("python*/site-packages"):
+        mine = target / packages.relative_to(source)
+        mine.mkdir(parents=True)
+        for entry in packages.iterdir():
+            if entry.name.startswith("__editable__") and "gitops_ml" in entry.name:
+                continue
+            (mine / entry.name).symlink_to(entry)
+        (mine / "__editable__.gitops_ml.pth").write_text(f"{code / 'src'}\n", encoding="utf-8")
     (target / ".installed").touch()  # last: the stamp must be newer than bin/uv
 
 
 def cache(inputs: dict[str, str]) -> None:
     """Restore the requested paths from what the harness provides, else report a miss.
 
-    The harness maps a path (e.g. `.venv`) to a ready directory in $ACT_STANDIN_CACHE (JSON);
-    on a hit each requested path is laid into the workspace (see `_layer`). Nothing is saved.
+    The harness maps a path (e.g. `.venv`) to a ready environment in $ACT_STANDIN_CACHE (JSON);
+    on a hit each requested path is laid into the workspace as an environment running the
+    workspace's code (see `_layer`). Nothing is saved.
     """
     provided = json.loads(os.environ.get("ACT_STANDIN_CACHE") or "{}")
     paths = [line.strip() for line in inputs.get("path", "").splitlines() if line.strip()]
@@ -142,7 +171,7 @@ def cache(inputs: dict[str, str]) -> None:
         workspace = Path(os.environ["GITHUB_WORKSPACE"])
         for path in paths:
             (workspace / path).mkdir(parents=True, exist_ok=True)
-            _layer(workspace / path, Path(provided[path]))
+            _layer(workspace / path, Path(provided[path]), workspace)
     set_output("cache-hit", "true" if hit else "false")
     record("cache", inputs=inputs, hit=hit)
 
@@ -189,12 +218,36 @@ def upload_artifact(inputs: dict[str, str]) -> None:
     record("upload-artifact", inputs=inputs, files=stored)
 
 
+def download_artifact(inputs: dict[str, str]) -> None:
+    """Copy artifact `name` of run `run-id` into `path`, from the runs the harness lists.
+
+    $ACT_STANDIN_RUNS maps run ids to earlier runs' records (their `artifacts/` directories).
+    Like the real action, another run's artifacts need a token with `actions: read`.
+    """
+    runs = json.loads(os.environ.get("ACT_STANDIN_RUNS") or "{}")
+    run_id = inputs.get("run-id") or os.environ.get("GITHUB_RUN_ID", "")
+    name = inputs.get("name", "")
+    safe = {k: v for k, v in inputs.items() if k != "github-token"}
+    record("download-artifact", inputs=safe, token=bool(inputs.get("github-token")))
+    if run_id not in runs:
+        sys.exit(f"::error::Unable to download artifact(s): no run {run_id}")
+    if not inputs.get("github-token"):
+        sys.exit("::error::Unable to download artifact(s) of another run without github-token")
+    stored = Path(runs[run_id]) / "artifacts" / name
+    if not stored.is_dir():
+        sys.exit(f"::error::Unable to download artifact(s): Artifact not found for name: {name}")
+    dest = Path(inputs.get("path") or os.environ["GITHUB_WORKSPACE"]).expanduser()
+    shutil.copytree(stored, dest, dirs_exist_ok=True)
+    set_output("download-path", str(dest))
+
+
 ACTIONS = {
     "checkout": checkout,
     "setup-python": setup_python,
     "setup-uv": setup_uv,
     "cache": cache,
     "upload-artifact": upload_artifact,
+    "download-artifact": download_artifact,
 }
 
 
