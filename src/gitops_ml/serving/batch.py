@@ -198,8 +198,13 @@ def run(
     chunk_rows: int = 50_000,
     id_column: str | None = None,
     progress: bool = True,
+    threshold_override: float | None = None,
 ) -> Scored:
-    """Load the model at `uri` and score `source` into `dest` (written atomically)."""
+    """Load the model at `uri` and score `source` into `dest` (written atomically).
+
+    Records are labelled at `threshold_override` (serve.threshold) when set, else at the
+    threshold stored with the model, else at `threshold`.
+    """
     require_table(source, "--input")
     kind = require_table(dest, "--output")
     if not source.is_file():
@@ -227,7 +232,7 @@ def run(
             source,
             tmp,
             kind=kind,
-            threshold=threshold,
+            threshold=records.decision_threshold(threshold_override, model.threshold, threshold),
             id_column=ids,
             chunk_rows=chunk_rows,
             advance=lambda done: bar.update(task, completed=done),
