@@ -124,7 +124,8 @@ def registry(
         bool,
         typer.Option(
             help="First rebuild the registry from origin's GTO tags and the model files of the "
-            "GitHub releases (with `gh`) when the store lost it; a store that holds it is kept."
+            "GitHub releases (with `gh`) when the store lost it or lags the tags; a store that "
+            "holds every version the tags record is kept as it is."
         ),
     ] = False,
     params: ParamsOption = Path("params.yaml"),
