@@ -177,3 +177,20 @@ def repo_copy(reproduced: Path, tmp_path: Path, tool_env: dict[str, str]) -> Cal
         return dest
 
     return make
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh SQLite tracking store in the test's directory, which becomes the working
+    directory; named in the environment as the commands read it."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.chdir(tmp_path)
+    return uri
+
+
+@pytest.fixture
+def registry_uri(tmp_path: Path) -> str:
+    """An SQLite store: the registry of a project without a tracking server."""
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"

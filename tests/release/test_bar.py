@@ -24,12 +24,6 @@ BETTER = {"max_iter": 30, "max_leaf_nodes": 8, "learning_rate": 0.1}
 WORSE = {"max_iter": 3, "max_leaf_nodes": 4}
 
 
-@pytest.fixture
-def registry_uri(tmp_path: Path) -> str:
-    """An SQLite store: the registry of a project without a tracking server."""
-    return f"sqlite:///{tmp_path / 'mlflow.db'}"
-
-
 def _lower_the_bar(repo: Path, env: dict[str, str]) -> str:
     """A params-only commit on main: floors lowered, noise raised; no stage changes."""
     raw = yaml.safe_load((repo / "params.yaml").read_text())

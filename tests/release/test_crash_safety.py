@@ -29,12 +29,6 @@ from ..workflows.act import STANDINS
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def registry_uri(tmp_path: Path) -> str:
-    """An SQLite store: the registry of a project without a tracking server."""
-    return f"sqlite:///{tmp_path / 'mlflow.db'}"
-
-
 def _always_promote(repo: Path, env: dict[str, str]) -> None:
     """A bar every variant clears, so that every promotion goes through every step."""
     raw = yaml.safe_load((repo / "params.yaml").read_text())
