@@ -104,10 +104,11 @@ def tool_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def run(
-    cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True
+    cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
-    """Run a command, returning its output; on an unexpected exit, fail showing both streams."""
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    """Run a command, returning its output; on an unexpected exit, fail showing both streams.
+    `timeout` only guards against a hang: no test asserts how long anything takes."""
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and done.returncode != 0:
         pytest.fail(
             f"{' '.join(cmd)} exited {done.returncode}\n"
@@ -176,3 +177,20 @@ def repo_copy(reproduced: Path, tmp_path: Path, tool_env: dict[str, str]) -> Cal
         return dest
 
     return make
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh SQLite tracking store in the test's directory, which becomes the working
+    directory; named in the environment as the commands read it."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.chdir(tmp_path)
+    return uri
+
+
+@pytest.fixture
+def registry_uri(tmp_path: Path) -> str:
+    """An SQLite store: the registry of a project without a tracking server."""
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"

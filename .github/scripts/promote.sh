@@ -7,12 +7,15 @@
 #              `before`; empty for a manual run: the champion's commit) and the promoted commit
 #              required on DEFAULT_BRANCH; records promoted=true|false, version and tag in
 #              $GITHUB_OUTPUT
-#   release    gh release create <tag> with the model file and its model card (zero-secrets record)
+#   restore    without a tracking server: rebuild the registry from origin's GTO tags and the
+#              releases' files (gh) when the cached store lost it (gitops-ml registry --rebuild)
+#   release    gh release create <tag> with the model file, its model card and version.json
+#              (the version's manifest, which `restore` rebuilds it from)
 #   rollback   gitops-ml rollback [--to $VERSION] --reason "$REASON"
 #   summary    append the decision, model card and registry state to $GITHUB_STEP_SUMMARY
 # Without the MLFLOW_TRACKING_URI secret the registry is the SQLite store mlflow.db in the
 # workspace (kept between runs by the workflow's cache step); the git tags and the release are
-# the durable record either way.
+# the durable record either way, and `restore` rebuilds the store from them when it is lost.
 set -euo pipefail
 # shellcheck source=.github/scripts/dvc-remote.sh
 source "$(dirname "${BASH_SOURCE[0]}")/dvc-remote.sh"
@@ -70,6 +73,10 @@ promote() {
   } >>"${GITHUB_OUTPUT:-/dev/null}"
 }
 
+restore() {
+  gitops-ml registry --rebuild
+}
+
 release() {
   : "${TAG:?TAG must name the registration tag to release}"
   local notes="$PROMOTION_DIR/model_card.md"
@@ -79,7 +86,7 @@ release() {
   fi
   failpoint release
   # --verify-tag: release only the tag promote pushed, never create a new one.
-  gh release create "$TAG" "$MODEL" "$notes" \
+  gh release create "$TAG" "$MODEL" "$notes" "$PROMOTION_DIR/version.json" \
     --verify-tag --title "$TAG" --notes-file "$notes"
 }
 
@@ -107,9 +114,9 @@ summary() {
 }
 
 case "${1:-}" in
-reproduce | promote | release | rollback | summary) "$1" ;;
+reproduce | restore | promote | release | rollback | summary) "$1" ;;
 *)
-  echo "usage: $0 {reproduce|promote|release|rollback|summary}" >&2
+  echo "usage: $0 {reproduce|restore|promote|release|rollback|summary}" >&2
   exit 2
   ;;
 esac

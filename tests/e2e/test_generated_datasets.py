@@ -240,7 +240,7 @@ def test_batch_scoring_from_the_registry_equals_the_model_file(
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     source = tmp_path / f"held-out.{project.spec.fmt}"
     _held_out(project, source)
-    threshold = project.params.threshold
+    threshold = project.params.evaluate.threshold
     schema_path = project.repo / "data/prepared/schema.json"
     done = batch.run(
         project.champion_uri, source, tmp_path / "registry.csv", threshold=threshold,
@@ -293,7 +293,7 @@ def test_the_api_serves_the_champion_with_the_files_scores(
 
     served = load(champion.resolve(uri))
     source = Source(resolve=lambda: champion.resolve(uri), load=load, pollable=True)
-    app = create_app(served.schema, source, params.serve, params.threshold, initial=served)
+    app = create_app(served.schema, source, params.serve, params.evaluate.threshold, initial=served)
     records = _records(fresh.head(60), served.schema)
     with TestClient(app) as client:
         answer = client.post("/predict", json=records)
@@ -302,7 +302,7 @@ def test_the_api_serves_the_champion_with_the_files_scores(
     predictions = answer.json()["predictions"]
     batch.run(
         str(project.champion_model), tmp_path / f"held-out.{project.spec.fmt}",
-        tmp_path / "file.csv", threshold=params.threshold, schema_path=schema_path,
+        tmp_path / "file.csv", threshold=params.evaluate.threshold, schema_path=schema_path,
         progress=False,
     )  # fmt: skip
     expected = pd.read_csv(tmp_path / "file.csv", dtype={"label": str}).head(60)

@@ -38,7 +38,8 @@ def test_a_generated_projects_own_test_suite_passes(
     # This run's own pytest settings stay out; its temporary files go under this test's.
     nested = {k: v for k, v in env.items() if not k.startswith("PYTEST_")}
     nested["PYTEST_ADDOPTS"] = f"--basetemp={tmp_path / 'pytest'}"
-    done = run(["make", "test"], repo, nested, check=False)
+    # A whole second test suite: its hang guard is the suite's, not one command's.
+    done = run(["make", "test"], repo, nested, check=False, timeout=1800)
     tail = "\n".join(done.stdout.splitlines()[-60:])
     assert done.returncode == 0, f"{tail}\n--- stderr\n{done.stderr[-3000:]}"
     assert "example-data test(s) left out" in done.stdout

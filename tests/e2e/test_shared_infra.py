@@ -97,7 +97,8 @@ def test_fresh_clone_restores_every_stage_from_the_s3_run_cache(
     metrics_key = _object_key("cache", _lock_md5(first, "evaluate", "eval/metrics.json"))
     assert metrics_key not in pushed
     done = run(["gitops-ml", "push-run-cache"], first, no_credentials)
-    assert done.stdout.strip().endswith(", 6 git-tracked output files")
+    # metrics.json, slices.json, predictions.csv and the five plot files
+    assert done.stdout.strip().endswith(", 8 git-tracked output files")
     assert metrics_key in s3_server.keys(bucket, "cache/")
     _commit_all(first, env, "Share results through the team's S3 remote")
     assert "config.local" not in run(["git", "ls-files", ".dvc"], first, env).stdout

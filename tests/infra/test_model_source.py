@@ -20,16 +20,6 @@ from gitops_ml.release.registry import ModelRegistry
 from ..support.serving import Trained
 
 
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A fresh SQLite tracking store, named in the environment as the commands read it."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.chdir(tmp_path)
-    return uri
-
-
 def _logged(trained: Trained) -> str:
     """Log the session's model as `train` does; its run id."""
     return tracking.log_training(

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 
 from ..conftest import copy_project, run
-from ..support.promotion import git_out, set_params
+from ..support.promotion import clone_prepared, point_at
 from ..support.serving import start_mlflow_server
 
 
@@ -36,12 +35,7 @@ def env(
     registry_uri: str, tool_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, str]:
     """Environment pointing both subprocesses and in-process calls at the registry."""
-    for key, value in tool_env.items():
-        if key.startswith(("GIT_", "DVC_", "MLFLOW_")) or key == "HOME":
-            monkeypatch.setenv(key, value)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", registry_uri)
-    monkeypatch.delenv("PR_NUMBER", raising=False)
-    return {**tool_env, "MLFLOW_TRACKING_URI": registry_uri}
+    return point_at(registry_uri, tool_env, monkeypatch)
 
 
 @pytest.fixture(scope="module")
@@ -68,18 +62,6 @@ def make_repo(
 
     def make() -> Path:
         repo = tmp_path / f"repo{len(list(tmp_path.glob('repo*')))}"
-        shutil.copytree(prepared_repo, repo, symlinks=True)
-        set_params(repo, model_name)
-        git_out(repo, env, "add", "-A")
-        git_out(repo, env, "commit", "-q", "-m", "Registry settings for tests")
-        if not origin.exists():
-            run(["git", "init", "-q", "--bare", str(origin)], tmp_path, env)
-            git_out(repo, env, "remote", "add", "origin", str(origin))
-            git_out(repo, env, "push", "-q", "origin", "main")
-        else:
-            git_out(repo, env, "remote", "add", "origin", str(origin))
-            git_out(repo, env, "fetch", "-q", "origin")
-            git_out(repo, env, "reset", "-q", "--hard", "origin/main")
-        return repo
+        return clone_prepared(prepared_repo, repo, origin, env, model_name)
 
     return make

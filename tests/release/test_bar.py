@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from gitops_ml.core.errors import ParamsError, UserError
-from gitops_ml.core.metrics import Paired
+from gitops_ml.core.metrics import Difference, Paired
 from gitops_ml.release import bar, champion, promotion
 from gitops_ml.release.registry import CHAMPION, ModelRegistry
 
@@ -22,12 +22,6 @@ from ..support.promotion import build_variant, git_out, promote_here
 
 BETTER = {"max_iter": 30, "max_leaf_nodes": 8, "learning_rate": 0.1}
 WORSE = {"max_iter": 3, "max_leaf_nodes": 4}
-
-
-@pytest.fixture
-def registry_uri(tmp_path: Path) -> str:
-    """An SQLite store: the registry of a project without a tracking server."""
-    return f"sqlite:///{tmp_path / 'mlflow.db'}"
 
 
 def _lower_the_bar(repo: Path, env: dict[str, str]) -> str:
@@ -74,9 +68,15 @@ def test_a_params_only_commit_cannot_lower_its_own_bar(
     assert decision.champion is not None
     assert decision.delta is not None
     assert decision.delta_se is not None
-    paired = Paired(
-        decision.challenger, decision.champion, decision.metric, decision.delta, decision.delta_se
+    metric = decision.metric
+    difference = Difference(
+        metric,
+        decision.challenger.metrics[metric],
+        decision.champion.metrics[metric],
+        decision.delta,
+        decision.delta_se,
     )
+    paired = Paired(decision.challenger, decision.champion, {metric: difference})
     assert champion.decide(decision.challenger, own.rule, own.floors, paired, "1").promote
     # A manual run (no `before`) reads the bar from the champion's commit.
     assert bar.rule_commit(repo, None, c1, c3) == (c1, "the champion's commit")

@@ -17,7 +17,8 @@ import yaml
 
 from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.infra import lineage, model_source
-from gitops_ml.release import git_tags
+from gitops_ml.infra.files import sha256_bytes
+from gitops_ml.release import git_record, git_tags
 from gitops_ml.release.promotion import STEPS
 from gitops_ml.release.registry import CHAMPION, DECISION_TAG, ModelRegistry
 
@@ -26,12 +27,6 @@ from ..support.promotion import build_variant, git_out
 from ..workflows.act import STANDINS
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def registry_uri(tmp_path: Path) -> str:
-    """An SQLite store: the registry of a project without a tracking server."""
-    return f"sqlite:///{tmp_path / 'mlflow.db'}"
 
 
 def _always_promote(repo: Path, env: dict[str, str]) -> None:
@@ -154,4 +149,9 @@ def test_a_release_killed_before_publishing_is_published_by_the_rerun(
     store = json.loads((api / "gh.json").read_text())
     [release] = store["releases"]
     assert release["tag"] == f"{model_name}@v1.0.0"
-    assert release["assets"] == ["model.skops", "model_card.md"]
+    assert release["assets"] == ["model.skops", "model_card.md", "version.json"]
+    # The rerun wrote the manifest the registration tag pinned before the crash, byte for byte.
+    record = git_record.read(repo, model_name).versions["1"]
+    released = api / "releases" / release["tag"]
+    assert sha256_bytes((released / "version.json").read_bytes()) == record.manifest_sha256
+    assert sha256_bytes((released / "model.skops").read_bytes()) == record.model_sha256

@@ -69,6 +69,7 @@ def test_promotion_lifecycle(
         params=load_params(repo / "params.yaml"),
         data_files=[prepared / "train.parquet", prepared / "test.parquet"],
         trusted_types=trusted_names(),
+        schema=schema,
     )
     first = promote_here(repo, monkeypatch)
     assert first.decision.promote
@@ -386,7 +387,7 @@ def test_promote_workflow_without_a_tracking_server(
     store = json.loads((hub.api / "gh.json").read_text())
     [release] = store["releases"]
     assert release["tag"] == f"{name}@v1.0.0"
-    assert release["assets"] == ["model.skops", "model_card.md"]
+    assert release["assets"] == ["model.skops", "model_card.md", "version.json"]
     assert release["notes"].startswith(f"# Model card: {name} v1\n")
     create = [c for c in store["calls"] if c["argv"][:2] == ["release", "create"]]
     assert len(create) == 1
@@ -449,6 +450,7 @@ def test_release_step_publishes_once(tmp_path: Path, tool_env: dict[str, str]) -
     (work / "models" / "model.skops").write_bytes(b"model")
     (work / "reports" / "promotion").mkdir(parents=True)
     (work / "reports" / "promotion" / "model_card.md").write_text("# Model card: m v1\n")
+    (work / "reports" / "promotion" / "version.json").write_text('{"version": "1"}\n')
     run(["git", "commit", "-q", "--allow-empty", "-m", "x"], work, tool_env)
     run(["git", "tag", "-a", "-m", "card", "m@v1.0.0"], work, tool_env)
     run(["git", "push", "-q", str(origin), "--tags"], work, tool_env)
@@ -468,7 +470,7 @@ def test_release_step_publishes_once(tmp_path: Path, tool_env: dict[str, str]) -
     assert "already exists" in again.stdout
     store = json.loads((api / "gh.json").read_text())
     assert [r["tag"] for r in store["releases"]] == ["m@v1.0.0"]
-    assert store["releases"][0]["assets"] == ["model.skops", "model_card.md"]
+    assert store["releases"][0]["assets"] == ["model.skops", "model_card.md", "version.json"]
     missing = run([script, "release"], work, {**env, "TAG": "m@v9.0.0"}, check=False)
     assert missing.returncode == 1
     assert "doesn't exist in the repo" in missing.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -283,11 +284,15 @@ def test_first_pull_request_has_no_baseline(
 
 
 def test_pull_request_doc_shows_the_example_verbatim() -> None:
-    """docs/pull-requests.md embeds docs/example-report/report.md as generated (images relinked)."""
+    """docs/pull-requests.md embeds docs/example-report/report.md as generated; the PNGs it
+    names are beside the report, and it links no image (charts are mermaid)."""
     doc = (ROOT / "docs" / "pull-requests.md").read_text()
     example = (EXAMPLE / "report.md").read_text()
     assert _example_script().embed(doc, example) == doc, "run `make report-example`"
-    assert "![roc](example-report/roc.png)" in doc
+    named = re.findall(r"`(\w+\.png)`", example)
+    assert named == ["roc.png", "prc.png", "calibration.png"]
+    assert all((EXAMPLE / name).is_file() for name in named)
+    assert "![" not in example
 
 
 @pytest.mark.example_data  # the default data's sizes and models

@@ -15,6 +15,7 @@ import yaml
 from gitops_ml.core import predictions
 from gitops_ml.review import rescoring
 from gitops_ml.review.rescoring import MODEL, Rescoring, rescore
+from gitops_ml.review.sides import Side
 
 pytestmark = pytest.mark.slow  # a reproduced project
 
@@ -115,7 +116,8 @@ def test_missing_or_unreadable_files_are_problems_not_crashes(
 
     shutil.copy(project / MODEL, root / MODEL)
     test = pd.read_parquet(root / "data/prepared/test.parquet")
-    feature = next(c for c in test.columns if c not in ("_row_key", "churn"))
+    schema = json.loads((root / "data/prepared/schema.json").read_text())
+    feature = [*schema["numeric"], *schema["categorical"]][0]
     test.drop(columns=[feature]).to_parquet(root / "data/prepared/test.parquet")
     broken = rescore(root, params, metrics, held_out)
     assert broken.done is False
@@ -125,8 +127,6 @@ def test_missing_or_unreadable_files_are_problems_not_crashes(
 
 def test_judged_side_is_unchanged_when_nothing_was_rescored() -> None:
     """A re-scoring that could not be done leaves the branch's own figures in place."""
-    from gitops_ml.review.sides import Side
-
     side = Side(sha="0" * 40, metrics={"roc_auc": 0.9}, params={})
     assert Rescoring(problem="no model").judged(side) is side
     done = Rescoring(metrics={"roc_auc": 0.7}, plots={"roc": []}, predictions=None)

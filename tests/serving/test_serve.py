@@ -21,6 +21,7 @@ from gitops_ml.core.params import ServeParams
 from gitops_ml.infra import model_source as loading
 from gitops_ml.serving import app as serve
 from gitops_ml.serving.batcher import Source
+from gitops_ml.serving.records import decision_threshold
 from gitops_ml.serving.scoring import FIDELITY
 
 from ..conftest import BIN, ROOT, run
@@ -39,12 +40,11 @@ from ..support.serving import (
 LIMITS = ServeParams(max_records=20, max_body_bytes=64 * 1024, poll_seconds=0)
 
 
-def test_threshold_is_serve_s_or_evaluate_s(params: Any) -> None:
-    """serve.threshold wins when set; otherwise the evaluate threshold labels records."""
-    assert params.serve.threshold is None
-    assert params.threshold == params.evaluate.threshold
-    custom = params.model_copy(update={"serve": ServeParams(threshold=0.3)})
-    assert custom.threshold == 0.3
+def test_threshold_is_serve_s_else_the_model_s_else_evaluate_s() -> None:
+    """serve.threshold wins when set; then the threshold stored with the model; then evaluate's."""
+    assert decision_threshold(0.3, 0.7, 0.5) == 0.3
+    assert decision_threshold(None, 0.7, 0.5) == 0.7
+    assert decision_threshold(None, None, 0.5) == 0.5
 
 
 def make_app(model: Trained, settings: ServeParams = LIMITS, threshold: float = 0.5) -> Any:

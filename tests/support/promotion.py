@@ -3,6 +3,7 @@ in-process and recorded in dvc.lock, and promotion run as the CLI runs it."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +82,35 @@ def tags_of(repo: Path, env: dict[str, str]) -> dict[str, str]:
     fmt = "%(refname:short) %(*objectname)"
     out = run(["git", "for-each-ref", f"--format={fmt}", "refs/tags"], repo, env).stdout
     return dict(line.split(" ", 1) for line in out.splitlines())
+
+
+def point_at(
+    registry_uri: str, tool_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """Point both subprocesses (the environment returned) and in-process calls at a registry."""
+    for key, value in tool_env.items():
+        if key.startswith(("GIT_", "DVC_", "MLFLOW_")) or key == "HOME":
+            monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registry_uri)
+    monkeypatch.delenv("PR_NUMBER", raising=False)
+    return {**tool_env, "MLFLOW_TRACKING_URI": registry_uri}
+
+
+def clone_prepared(
+    prepared_repo: Path, repo: Path, origin: Path, env: dict[str, str], model_name: str
+) -> Path:
+    """A copy of the prepared repository at `repo` registering `model_name`, pushed to the bare
+    `origin` (created by the first copy; later copies start from its main)."""
+    shutil.copytree(prepared_repo, repo, symlinks=True)
+    set_params(repo, model_name)
+    git_out(repo, env, "add", "-A")
+    git_out(repo, env, "commit", "-q", "-m", "Registry settings for tests")
+    if not origin.exists():
+        run(["git", "init", "-q", "--bare", str(origin)], repo.parent, env)
+        git_out(repo, env, "remote", "add", "origin", str(origin))
+        git_out(repo, env, "push", "-q", "origin", "main")
+    else:
+        git_out(repo, env, "remote", "add", "origin", str(origin))
+        git_out(repo, env, "fetch", "-q", "origin")
+        git_out(repo, env, "reset", "-q", "--hard", "origin/main")
+    return repo

@@ -320,3 +320,34 @@ def test_labels_are_written_quoted_as_the_file_spells_them(
     assert "true (positive)" in shown
     assert "Left out (data.drop_columns): note" in shown
     assert yaml.safe_load(text)["data"]["drop_columns"] == ["note"]
+
+
+def test_new_data_gets_slices_proposed_best_first(project: Path, tmp_path: Path) -> None:
+    """On new data init proposes the categorical columns worth judging apart, and writes them
+    to evaluate.slices without asking (as with --yes)."""
+    data = tmp_path / "accounts.parquet"
+    _frame(rows=2000).to_parquet(data)
+    options = Options(data=str(data), target="status", positive_label="churned", run_pipeline=False)
+    init.run(project, options, _console())
+    assert yaml.safe_load((project / "params.yaml").read_text())["evaluate"]["slices"] == [
+        "tier",  # its slices' churn rates differ most
+        "has_phone",
+    ]
+
+
+def test_declined_slices_keep_only_columns_the_new_data_has(
+    project: Path, tmp_path: Path, tool_env: dict[str, str]
+) -> None:
+    """Declined, evaluate.slices keeps no column the new data lacks (evaluate would refuse it)."""
+    params = project / "params.yaml"
+    content = yaml.safe_load(params.read_text())
+    content["evaluate"]["slices"] = ["contract"]
+    params.write_text(yaml.safe_dump(content, sort_keys=False))
+    run(["git", "commit", "-qam", "Slice by contract"], project, tool_env)
+    data = tmp_path / "accounts.parquet"
+    _frame(rows=2000).to_parquet(data)
+    asker = Scripted({"Dataset": str(data), "Score the model apart": False, "Apply": True})
+    init.run(project, Options(run_pipeline=False), _console(), asker)
+    asked = "Score the model apart on each value of tier, has_phone"
+    assert any(question.startswith(asked) for question in asker.asked)
+    assert yaml.safe_load(params.read_text())["evaluate"]["slices"] == []

@@ -296,7 +296,7 @@ def test_pr_that_bends_its_judge_still_fails(team: Team, tmp_path: Path) -> None
     )
     evaluate_py = repo / "src/gitops_ml/pipeline/evaluate.py"
     source = evaluate_py.read_text(encoding="utf-8")
-    anchor = "    proba = positive_proba(pipeline, x)\n"
+    anchor = "    y, proba = scored_split(pipeline, test, schema)\n"
     assert anchor in source
     evaluate_py.write_text(
         source.replace(anchor, anchor + "    proba = np.where(y == 1, 0.99, 0.01)\n"),

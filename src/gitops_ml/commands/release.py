@@ -120,16 +120,19 @@ def rollback(
 @app.command()
 def registry(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON, not markdown.")] = False,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            help="First rebuild the registry from origin's GTO tags and the model files of the "
+            "GitHub releases (with `gh`) when the store lost it or lags the tags; a store that "
+            "holds every version the tags record is kept as it is."
+        ),
+    ] = False,
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Show the champion, the challenger and the history of the registered model."""
-    import json
-    from dataclasses import asdict
-
     from gitops_ml.release import status
 
-    state = status.read_state(read_params(params))
-    if as_json:
-        typer.echo(json.dumps(asdict(state), indent=2, sort_keys=True))
-    else:
-        typer.echo(status.markdown(state), nl=False)
+    typer.echo(
+        status.show(Path.cwd(), read_params(params), as_json=as_json, rebuild=rebuild), nl=False
+    )

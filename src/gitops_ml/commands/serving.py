@@ -40,7 +40,7 @@ def serve(
         host=host,
         port=port,
         settings=settings.serve,
-        threshold=settings.threshold,
+        threshold=settings.evaluate.threshold,
         schema_path=schema,
         metrics_path=metrics,
     )
@@ -68,7 +68,8 @@ def predict(
         model_uri(model, settings),
         input,
         output,
-        threshold=settings.threshold,
+        threshold=settings.evaluate.threshold,
+        threshold_override=settings.serve.threshold,
         schema_path=schema,
         chunk_rows=chunk_rows,
         id_column=id_column,

@@ -285,7 +285,9 @@ class ServeParams(_Section):
         default=None,
         gt=0,
         lt=1,
-        description="Probability at or above which a record is positive; none = evaluate's.",
+        description="Probability at or above which a record is positive; none = the one "
+        "stored with the registered version (evaluate's when it was promoted), or evaluate's "
+        "for a model file.",
     )
     max_records: int = Field(
         default=1000, ge=1, description="Most records one /predict request may hold."
@@ -443,11 +445,6 @@ class Params(_Section):
         default=None,
         description="Hyperparameter search; read by the optional `tune` stage only.",
     )
-
-    @property
-    def threshold(self) -> float:
-        """The serving threshold: serve.threshold, or evaluate.threshold when not set."""
-        return self.serve.threshold if self.serve.threshold is not None else self.evaluate.threshold
 
     @model_validator(mode="after")
     def _tune_fits_the_model(self) -> Params:

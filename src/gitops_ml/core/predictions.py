@@ -106,3 +106,27 @@ def slices(frame: pd.DataFrame, y: np.ndarray) -> list[Slice]:
             if rows.sum() >= SLICE_MIN_ROWS and min(positives, negatives) >= SLICE_MIN_PER_CLASS:
                 found.append(Slice(col.removeprefix(SLICE_PREFIX), str(value), rows))
     return found
+
+
+# init proposes at most this many slice columns, of at most this many values each: every judged
+# slice is one more comparison that can fail by chance.
+PROPOSED_SLICES = 3
+PROPOSED_MAX_VALUES = 12
+
+
+def slice_candidates(split: pd.DataFrame, y: np.ndarray, columns: list[str]) -> list[str]:
+    """The categorical `columns` worth judging apart on this held-out `split`: at most
+    PROPOSED_SLICES of them, each with at least two slices that have enough rows of each class:
+    those whose judged slices cover the most rows, then whose slices' positive rates differ most
+    (segments the model must tell apart)."""
+    ranked = []
+    for column in columns:
+        values = slice_values(split[column])
+        if values.nunique() > PROPOSED_MAX_VALUES:
+            continue
+        judged = slices(pd.DataFrame({slice_column(column): values.to_numpy()}), y)
+        if len(judged) >= 2:
+            covered = int(sum(found.rows.sum() for found in judged))
+            rates = [float(y[found.rows].mean()) for found in judged]
+            ranked.append((-covered, -(max(rates) - min(rates)), column))
+    return [column for *_, column in sorted(ranked)[:PROPOSED_SLICES]]

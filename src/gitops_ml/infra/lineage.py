@@ -33,6 +33,13 @@ MODEL = "dvc.model.md5"
 PARAMS = "dvc.params.md5"
 REQUIREMENTS = "requirements.md5"
 PULL_REQUEST = "pr"
+# Versions: SHA-256 of the model file as `train` wrote it (the file a GitHub Release carries; the
+# registry's own copy is re-serialized by MLflow and has ARTIFACT_SHA256).
+MODEL_SHA256 = "gitops_ml.model_sha256"
+# Versions: what serving needs besides the model and its schema (which the model's MLmodel
+# metadata carries): the decision threshold, and the test-set metrics, one tag per metric.
+THRESHOLD = "gitops_ml.threshold"
+METRIC_PREFIX = "metrics."
 # Names written by earlier releases, read as their current name.
 _LEGACY = {COMMIT: "git_sha", MODEL_MD5: "model_md5"}
 
@@ -74,5 +81,21 @@ def run_tags(repo: Path, lock: Mapping[str, Any], data_files: list[Path]) -> dic
 
 
 def data_hashes(tags: Mapping[str, str]) -> dict[str, str]:
-    """The data hashes among a run's tags."""
-    return {k: v for k, v in tags.items() if k.startswith((DATA_PREFIX, PREPARE_PREFIX))}
+    """The data hashes among a run's or a version's tags."""
+    return {
+        k: v
+        for k, v in tags.items()
+        if k.startswith((DATA_PREFIX, PREPARE_PREFIX)) or k in (DATA, PREPARED)
+    }
+
+
+def metrics(tags: Mapping[str, str]) -> dict[str, float]:
+    """The metrics a version carries as tags (`metrics.<name>`), as numbers."""
+    out: dict[str, float] = {}
+    for key, value in tags.items():
+        if key.startswith(METRIC_PREFIX):
+            try:
+                out[key.removeprefix(METRIC_PREFIX)] = float(value)
+            except ValueError:
+                continue  # not a number: not a metric this package wrote
+    return out

@@ -13,9 +13,14 @@ lists) is never called; pickle deserialization is switched off for MLflow in the
 A registered version's file must hash to the SHA-256 recorded when `promote` registered it.
 
 A model comes with the feature schema it was trained on (the contract of the API and of batch
-scoring) and its lineage (version, git commit, data hashes, metrics), which `/metadata` reports.
-For MLflow models the schema is read from the model's metadata, else from the run's
-`schema.json`, else derived from the logged signature (names and types, no categories).
+scoring: names, kinds, categories and the two labels), its decision threshold and its lineage
+(version, git commit, data hashes, metrics), which `/metadata` reports. A registered version
+carries all of it itself, so it serves the same from any store, whether or not that store holds
+its training run: the schema in its model's MLmodel metadata, the threshold, metrics and lineage
+in its tags (`promote` writes both). For other MLflow models (and versions registered by earlier
+releases) the schema is read from the model's metadata, else the run's `schema.json`, else
+derived from the logged signature (names and types, no categories or labels); their metrics and
+lineage from the run.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ class ModelRef:
     run_id: str | None = None
     registered: bool = False  # a registry version: its file's hash is checked
     sha256: str | None = None  # recorded when it was registered (None: registered before that)
+    tags: dict[str, str] = field(default_factory=dict)  # a registry version's own tags
 
 
 @dataclass(frozen=True)
@@ -91,12 +97,13 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A fitted pipeline with its schema and lineage."""
+    """A fitted pipeline with its schema, lineage and the threshold stored with it (if any)."""
 
     pipeline: Any
     schema: FeatureSchema
     info: ModelInfo
     sha256: str | None = None  # of the skops file it was loaded from: what derived forms key on
+    threshold: float | None = None
 
 
 def is_local_file(source: str) -> bool:
@@ -145,6 +152,7 @@ def _version_ref(found: Any) -> ModelRef:
         run_id=found.run_id or None,
         registered=True,
         sha256=(found.tags or {}).get(lineage.ARTIFACT_SHA256),
+        tags=dict(found.tags or {}),
     )
 
 
@@ -271,20 +279,46 @@ def _load_mlflow(ref: ModelRef) -> LoadedModel:
     fetched = _fetch_ref(ref)
     pipeline, meta = fetched.pipeline, fetched.meta
     run_id = ref.run_id or meta.run_id
-    run = _run(run_id)
     schema, source = _schema(meta, run_id)
-    tags: dict[str, str] = dict(run.data.tags) if run else {}
+    # A version registered by `promote` carries its lineage and metrics itself; the run is read
+    # only for what the version lacks (versions of earlier releases, models outside the registry).
+    own = ref.tags
+    run = None if lineage.read(own, lineage.COMMIT) and lineage.metrics(own) else _run(run_id)
+    run_tags: dict[str, str] = dict(run.data.tags) if run else {}
+    run_metrics = {k: float(v) for k, v in run.data.metrics.items()} if run else {}
     info = ModelInfo(
         name=ref.name,
         version=ref.version,
         uri=ref.uri,
         run_id=run_id,
-        git_commit=lineage.read(tags, lineage.COMMIT),
-        data_hashes=lineage.data_hashes(tags),
-        metrics={k: float(v) for k, v in run.data.metrics.items()} if run else {},
+        git_commit=lineage.read(own, lineage.COMMIT) or lineage.read(run_tags, lineage.COMMIT),
+        data_hashes=lineage.data_hashes(own) or lineage.data_hashes(run_tags),
+        metrics=lineage.metrics(own) or run_metrics,
         schema_source=source,
     )
-    return LoadedModel(pipeline=pipeline, schema=schema, info=info, sha256=fetched.sha256)
+    return LoadedModel(
+        pipeline=pipeline,
+        schema=schema,
+        info=info,
+        sha256=fetched.sha256,
+        threshold=_threshold(ref),
+    )
+
+
+def _threshold(ref: ModelRef) -> float | None:
+    value = ref.tags.get(lineage.THRESHOLD)
+    if value is None:
+        return None
+    try:
+        found = float(value)
+    except ValueError:
+        found = float("nan")
+    if not 0 < found < 1:
+        raise ModelError(
+            f"{ref.uri}: its tag {lineage.THRESHOLD} is {value!r}; expected a probability "
+            "strictly between 0 and 1"
+        )
+    return found
 
 
 def _run(run_id: str | None) -> Any:
@@ -307,6 +341,10 @@ def _schema(meta: Any, run_id: str | None) -> tuple[FeatureSchema, str]:
         if text is not None:
             return FeatureSchema.from_json(text), "run artifact schema.json"
     if meta.signature is not None:
+        log.warning(
+            "the model carries no feature schema: derived from its signature, so labels are "
+            "1/0 and unseen categories are not counted; register it with `gitops-ml promote`"
+        )
         return schema_from_signature(meta.signature), "model signature"
     raise ModelError(
         "the model carries no feature schema (metadata, schema.json or signature); "

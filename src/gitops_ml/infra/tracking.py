@@ -274,3 +274,51 @@ def log_evaluation(
             for figure in figures:
                 mlflow.log_artifact(str(figure), artifact_path="figures")
             return str(run.info.run_id)
+
+
+def logged_schema(run_id: str) -> dict[str, Any] | None:
+    """The feature schema (as JSON data) in the metadata of a run's logged model, if any."""
+    import mlflow.artifacts
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import Model
+
+    try:
+        with _quiet():
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path="model/MLmodel", tracking_uri=tracking_uri()
+            )
+        stored = (Model.load(path).metadata or {}).get(SCHEMA_METADATA)
+    except (MlflowException, OSError):
+        return None
+    return stored if isinstance(stored, dict) else None
+
+
+def log_model_file(
+    *,
+    model_file: Path,
+    schema: FeatureSchema,
+    tags: dict[str, str],
+    settings: MlflowParams,
+    trusted_types: list[str],
+    run_name: str,
+) -> str:
+    """Log a saved skops file as it is, with its schema, in a new run tagged `tags`; return
+    the run id.
+
+    For a registry rebuilt from git: the model comes from a release, not from a training run,
+    and its registry copy keeps the release file's bytes (and so its hash).
+    """
+    from mlflow.models import Model
+
+    with _quiet():
+        mlflow = _client(settings)
+        with mlflow.start_run(run_name=run_name) as run:
+            mlflow.set_tags(tags)
+            Model.log(
+                artifact_path=None,
+                name="model",
+                flavor=SavedSkopsFlavor(model_file, trusted_types),
+                metadata={SCHEMA_METADATA: json.loads(schema.to_json())},
+            )
+            mlflow.log_text(schema.to_json(), "schema.json")
+            return str(run.info.run_id)

@@ -38,6 +38,8 @@ class Card:
     lineage: dict[str, str]
     bar: str = ""  # where the promotion rule was read
     artifact_sha256: str | None = None  # of the registered model file
+    model_sha256: str | None = None  # of the model file `train` wrote (the release's)
+    threshold: str | None = None  # the decision threshold stored with the version
     forced_off_main: str | None = None  # why a commit off the default branch was promoted
 
 
@@ -72,6 +74,15 @@ def render(card: Card) -> str:
         "|---|---:|",
         *(f"| {m} | {ch.metrics[m]:.4f} ± {ch.se[m]:.4f} |" for m in METRICS),
         "",
+        *(
+            [
+                f"Labels are decided at probability {card.threshold} (stored with the version; "
+                "`serve.threshold` overrides it).",
+                "",
+            ]
+            if card.threshold
+            else []
+        ),
         "## Comparison with the champion",
         "",
         _comparison(card.decision),
@@ -90,6 +101,11 @@ def render(card: Card) -> str:
         *(
             [f"| model file SHA-256 (checked on every load) | `{card.artifact_sha256}` |"]
             if card.artifact_sha256
+            else []
+        ),
+        *(
+            [f"| model file SHA-256 (the release's model.skops) | `{card.model_sha256}` |"]
+            if card.model_sha256
             else []
         ),
         "",

@@ -19,7 +19,7 @@ import json
 import os
 import re
 from contextlib import redirect_stdout
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +32,9 @@ from gitops_ml.core.model import features, positive_proba
 from gitops_ml.core.params import Params
 from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.infra import dvc_lock, failpoints, git, lineage, tracking
-from gitops_ml.infra.files import md5, write_json, write_text
+from gitops_ml.infra.files import md5, sha256_bytes, write_bytes, write_json, write_text
 from gitops_ml.infra.model_files import load_model, trusted_names
-from gitops_ml.release import champion, git_tags, model_card, registry
+from gitops_ml.release import champion, git_record, git_tags, model_card, registry
 from gitops_ml.release.bar import Bar, check_on_branch, default_branch, read_bar, rule_commit
 from gitops_ml.release.lease import Lease
 from gitops_ml.release.registry import (
@@ -43,6 +43,7 @@ from gitops_ml.release.registry import (
     DECISION_TAG,
     GTO_TAGS,
     PENDING_TAG,
+    REBUILT_TAG,
     ModelRegistry,
 )
 
@@ -122,6 +123,15 @@ def version_tags(paths: Paths, params: Params, lock: dict[str, Any], commit: str
         lineage.PARAMS: _text_md5(json.dumps(params_seen, sort_keys=True, default=str)),
         lineage.REQUIREMENTS: md5(paths.requirements) if paths.requirements.is_file() else "none",
         lineage.MODEL_MD5: md5(paths.model),
+        lineage.MODEL_SHA256: sha256_bytes(paths.model.read_bytes()),
+        # What serving needs besides the model: the threshold it was evaluated at, and the
+        # prepared splits it was trained and tested on.
+        lineage.THRESHOLD: repr(params.evaluate.threshold),
+        **{
+            f"{lineage.DATA_PREFIX}{_rel(paths.prepared / name, paths.repo)}": md5(path)
+            for name in ("train.parquet", "test.parquet")
+            if (path := paths.prepared / name).is_file()
+        },
     }
     number = pull_request(git.message(paths.repo), dict(os.environ))
     if number:
@@ -147,11 +157,12 @@ def _check_built(paths: Paths) -> dict[str, Any]:
     return lock
 
 
-def _training_run(params: Params, model_md5: str) -> str | None:
-    """The newest finished run that logged this model file, if any.
+def _training_run(params: Params, model_md5: str, schema: FeatureSchema) -> str | None:
+    """The newest finished run that logged this model file with its feature schema, if any.
 
     A run killed while logging stays RUNNING, and an `evaluate`-only run carries the model's
-    hash without the model: neither is registered.
+    hash without the model: neither is registered. Nor is a model logged without this schema in
+    its metadata (by an earlier release): the version must carry its schema and labels itself.
     """
     mlflow = tracking.use_server()
     if mlflow.get_experiment_by_name(params.mlflow.experiment) is None:
@@ -165,9 +176,10 @@ def _training_run(params: Params, model_md5: str) -> str | None:
         output_format="list",
     )
     client = tracking.client()
+    wanted = json.loads(schema.to_json())
     for run in found:
         logged = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
-        if "model/MLmodel" in logged:
+        if "model/MLmodel" in logged and tracking.logged_schema(run.info.run_id) == wanted:
             return str(run.info.run_id)
     return None
 
@@ -213,7 +225,7 @@ def _data_facts(paths: Paths, params: Params, lock: dict[str, Any]) -> model_car
     )
 
 
-def _write_reports(out: Path, outcome: Outcome, name: str) -> None:
+def _write_reports(out: Path, outcome: Outcome, name: str, manifest: bytes | None = None) -> None:
     data = {
         "model": name,
         "version": outcome.version,
@@ -226,6 +238,8 @@ def _write_reports(out: Path, outcome: Outcome, name: str) -> None:
     write_json(out / "decision.json", data)
     write_text(out / "decision.md", champion.markdown(outcome.decision, name, outcome.version))
     write_text(out / "model_card.md", outcome.card)
+    if manifest is not None:  # what the release carries beside the model file and its card
+        write_bytes(out / git_record.MANIFEST_ASSET, manifest)
 
 
 @dataclass(frozen=True)
@@ -258,6 +272,11 @@ def promote(paths: Paths, params: Params, options: Options | None = None) -> Out
         return _promote(inputs, ModelRegistry(params.registry.model_name, uri))
 
 
+def _manifest(name: str, version: registry.Version, schema: FeatureSchema) -> bytes:
+    tags = git_record.manifest_tags(version.tags, {PENDING_TAG, GTO_TAGS, REBUILT_TAG})
+    return git_record.manifest(name, version.version, tags, schema)
+
+
 def _finished(version: registry.Version) -> Outcome:
     bar = version.tags.get(RULE_TAG)
     return Outcome(
@@ -275,10 +294,12 @@ def _promote(inputs: _Inputs, reg: ModelRegistry) -> Outcome:
     with reg.lock(timeout=inputs.options.lock_timeout) as lease:
         failpoints.reached("locked")
         git_tags.fetch_tags(paths.repo)
+        git_record.check_against_tags(paths.repo, reg)
         version = reg.find_by_commit(commit)
         if version is not None and DECISION_TAG in version.tags:
             outcome = _finished(version)
-            _write_reports(paths.out, outcome, reg.name)
+            released = _manifest(reg.name, version, inputs.schema) if outcome.gto_tags else None
+            _write_reports(paths.out, outcome, reg.name, released)
             return outcome
         current = reg.aliases().get(CHAMPION)
         champ = reg.get(current) if current is not None else None
@@ -324,15 +345,17 @@ def _promote(inputs: _Inputs, reg: ModelRegistry) -> Outcome:
             tags = version_tags(paths, params, inputs.lock, commit)
             if inputs.options.force_reason:
                 tags[FORCED_TAG] = inputs.options.force_reason.strip()
-            run_id = _training_run(params, tags[lineage.MODEL_MD5]) or _log_model(
+            run_id = _training_run(params, tags[lineage.MODEL_MD5], inputs.schema) or _log_model(
                 paths, params, inputs.test, inputs.schema
             )
             version = reg.register(run_id, tags)
             failpoints.reached("registered")
         reg.set_alias(CHALLENGER, version.version)
         failpoints.reached("challenger-alias")
-        outcome = _decide_and_record(inputs, reg, lease, version, champ, champion_model, bar)
-    _write_reports(paths.out, outcome, reg.name)
+        outcome, manifest = _decide_and_record(
+            inputs, reg, lease, version, champ, champion_model, bar
+        )
+    _write_reports(paths.out, outcome, reg.name, manifest)
     return outcome
 
 
@@ -388,6 +411,8 @@ def _card(inputs: _Inputs, version: registry.Version, decision: champion.Decisio
             lineage=shown,
             bar=bar.describe(),
             artifact_sha256=version.tags.get(lineage.ARTIFACT_SHA256),
+            model_sha256=version.tags.get(lineage.MODEL_SHA256),
+            threshold=version.tags.get(lineage.THRESHOLD),
             forced_off_main=version.tags.get(FORCED_TAG),
         )
     )
@@ -401,7 +426,7 @@ def _decide_and_record(
     champ: registry.Version | None,
     champion_model: Any,
     bar: Bar,
-) -> Outcome:
+) -> tuple[Outcome, bytes | None]:
     decision = _decide(inputs, reg, version, champ, champion_model, bar)
     version = reg.get(version.version)  # with the hash recorded by the read-back
     already = champ is not None and champ.version == version.version
@@ -410,24 +435,45 @@ def _decide_and_record(
         reg.tag(version.version, {PENDING_TAG: json.dumps(decision.to_dict(), sort_keys=True)})
         failpoints.reached("pending-decision")
     card = _card(inputs, version, decision, bar)
+    shown = decision.challenger
+    outcome_tags = {f"{lineage.METRIC_PREFIX}{k}": str(v) for k, v in shown.metrics.items()}
+    outcome_tags.update({f"{lineage.METRIC_PREFIX}{k}_se": str(v) for k, v in shown.se.items()})
+    outcome_tags[RULE_TAG] = json.dumps(bar.to_dict(), sort_keys=True)
+    outcome_tags[DECISION_TAG] = json.dumps(decision.to_dict(), sort_keys=True)
     gto_tags: list[str] = []
+    manifest: bytes | None = None
     repo, name, commit = inputs.paths.repo, reg.name, inputs.commit
     if decision.promote:
-        gto_v = git_tags.gto_register(repo, name, commit, message=card)
+        # The manifest and the model file are pinned by the registration tag, so a registry
+        # rebuilt from git checks the release's files against it (git_record).
+        manifest = _manifest(name, replace(version, tags={**version.tags, **outcome_tags}),
+                             inputs.schema)  # fmt: skip
+        trailers = {
+            git_record.VERSION_KEY: version.version,
+            git_record.MODEL_KEY: version.tags.get(lineage.MODEL_SHA256)
+            or sha256_bytes(inputs.paths.model.read_bytes()),
+            git_record.MANIFEST_KEY: sha256_bytes(manifest),
+        }
+        gto_v = git_tags.gto_register(
+            repo, name, commit, message=git_record.with_trailers(card, trailers)
+        )
         assign = git_tags.gto_assign(
             repo,
             name,
             gto_v,
-            message=f"Promote {name} v{version.version} ({gto_v}) to prod: "
-            f"{decision.reason}\n\n{card}",
+            message=git_record.with_trailers(
+                f"Promote {name} v{version.version} ({gto_v}) to prod: {decision.reason}\n\n{card}",
+                {
+                    git_record.ACTION_KEY: "promote",
+                    git_record.VERSION_KEY: version.version,
+                    **({git_record.FROM_KEY: replaced} if replaced else {}),
+                },
+            ),
         )
         gto_tags = [f"{name}@{gto_v}", assign]
         if not already:
             lease.ensure()
             reg.move_champion(champ.version if champ else None, version.version)
-    shown = decision.challenger
-    metrics = {f"metrics.{k}": str(v) for k, v in shown.metrics.items()}
-    metrics.update({f"metrics.{k}_se": str(v) for k, v in shown.se.items()})
     reg.describe(version.version, card)
     failpoints.reached("model-card")
     if version.run_id:
@@ -448,17 +494,13 @@ def _decide_and_record(
     reg.record_event(event)
     failpoints.reached("event")
     # The decision tag goes last: its presence marks the version as fully processed.
+    decided = outcome_tags.pop(DECISION_TAG)
     reg.tag(
-        version.version,
-        {
-            **metrics,
-            GTO_TAGS: json.dumps(gto_tags),
-            RULE_TAG: json.dumps(bar.to_dict(), sort_keys=True),
-            DECISION_TAG: json.dumps(decision.to_dict(), sort_keys=True),
-        },
+        version.version, {**outcome_tags, GTO_TAGS: json.dumps(gto_tags), DECISION_TAG: decided}
     )
     failpoints.reached("decision")
-    return Outcome(version.version, decision, gto_tags, card, rerun=False, bar=bar.to_dict())
+    outcome = Outcome(version.version, decision, gto_tags, card, rerun=False, bar=bar.to_dict())
+    return outcome, manifest
 
 
 # Every step at which a crash is survivable, in the order a promotion reaches them (the fault

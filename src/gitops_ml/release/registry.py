@@ -40,6 +40,16 @@ EVENT_PREFIX = "event."
 DECISION_TAG = "gitops_ml.decision"
 PENDING_TAG = "gitops_ml.decision.pending"
 GTO_TAGS = "gto.tags"
+# A version a rebuild from git registered: the registration tag it came from. A number git does
+# not record (a rejected version) is kept by a registration deleted at once, tagged GAP_TAG.
+REBUILT_TAG = "gitops_ml.rebuilt_from"
+GAP_TAG = "gitops_ml.rebuild_gap"
+# On the registered model while a rebuild runs: a rerun after a crash resumes it.
+REBUILDING_TAG = "gitops_ml.rebuilding"
+# On the registered model, + a version's number: a version origin's tags record but a rebuild
+# could not restore, since git holds no copy of its model (its tag, the value, records no release
+# files); its number is used up, and the store knows it is gone.
+NOT_IN_GIT_PREFIX = "gitops_ml.not_in_git."
 
 
 @dataclass(frozen=True)
@@ -216,6 +226,40 @@ class ModelRegistry:
         tags = self.client.get_registered_model(self.name).tags or {}
         keys = sorted(k for k in tags if k.startswith(EVENT_PREFIX))
         return [json.loads(tags[k]) for k in keys]
+
+    def rebuilding(self) -> bool:
+        """Whether a rebuild from git started on this store and has not finished."""
+        if not self._exists():
+            return False
+        return REBUILDING_TAG in (self.client.get_registered_model(self.name).tags or {})
+
+    def mark_rebuilding(self, running: bool) -> None:
+        """Mark a rebuild from git as started (creating the model) or finished."""
+        if running:
+            if not self._exists():
+                self.client.create_registered_model(self.name)
+            self.client.set_registered_model_tag(self.name, REBUILDING_TAG, now())
+        else:
+            self.client.delete_registered_model_tag(self.name, REBUILDING_TAG)
+
+    def not_in_git(self) -> dict[str, str]:
+        """Version → its registration tag, for each version a rebuild found git holds no copy of."""
+        if not self._exists():
+            return {}
+        tags = self.client.get_registered_model(self.name).tags or {}
+        return {
+            k.removeprefix(NOT_IN_GIT_PREFIX): v
+            for k, v in tags.items()
+            if k.startswith(NOT_IN_GIT_PREFIX)
+        }
+
+    def note_not_in_git(self, version: str, tag: str) -> None:
+        """Record that a rebuild left out `version`, whose model git holds no copy of."""
+        self.client.set_registered_model_tag(self.name, f"{NOT_IN_GIT_PREFIX}{version}", tag)
+
+    def delete(self, version: str) -> None:
+        """Delete a version; the store never gives its number again."""
+        self.client.delete_model_version(self.name, version)
 
     def log_text(self, run_id: str, text: str, path: str) -> None:
         """Attach a text file to a version's run."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from gitops_ml.core.errors import UserError
 from gitops_ml.core.params import Params
 from gitops_ml.infra import git, lineage, tracking
-from gitops_ml.release import git_tags, registry
+from gitops_ml.release import git_record, git_tags, registry
 from gitops_ml.release.registry import CHAMPION, PREVIOUS, ModelRegistry
 
 
@@ -40,6 +40,7 @@ def _rollback(repo: Path, reg: ModelRegistry, to: str | None, reason: str) -> Ro
     name = reg.name
     with reg.lock() as lease:
         git_tags.fetch_tags(repo)
+        git_record.check_against_tags(repo, reg)
         aliases = reg.aliases()
         current = aliases.get(CHAMPION)
         if current is None:
@@ -59,13 +60,27 @@ def _rollback(repo: Path, reg: ModelRegistry, to: str | None, reason: str) -> Ro
                 f"is not in {repo}; fetch the full history (fetch-depth: 0)"
             )
         reg.read_back(target, "rollback-hash")  # refuses a version that does not load
-        gto_v = git_tags.gto_register(repo, name, commit, message=target.description)
+        gto_v = git_tags.gto_register(
+            repo,
+            name,
+            commit,
+            message=git_record.with_trailers(
+                target.description, {git_record.VERSION_KEY: target.version}
+            ),
+        )
         tag = git_tags.gto_assign(
             repo,
             name,
             gto_v,
-            message=f"Rollback of {name} from v{current} to v{target.version} ({gto_v}): "
-            f"{reason.strip()}",
+            message=git_record.with_trailers(
+                f"Rollback of {name} from v{current} to v{target.version} ({gto_v}): "
+                f"{reason.strip()}",
+                {
+                    git_record.ACTION_KEY: "rollback",
+                    git_record.VERSION_KEY: target.version,
+                    git_record.FROM_KEY: current,
+                },
+            ),
         )
         lease.ensure()
         reg.move_champion(current, target.version)

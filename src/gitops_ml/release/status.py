@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from gitops_ml.core.params import Params
 from gitops_ml.infra import lineage, tracking
+from gitops_ml.release import rebuild as rebuilding
 from gitops_ml.release import registry
 from gitops_ml.release.registry import CHALLENGER, CHAMPION, DECISION_TAG, PREVIOUS, ModelRegistry
 
@@ -72,3 +74,16 @@ def markdown(state: RegistryState) -> str:
             f"| {e['reason'].replace('|', '/')} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def show(repo: Path, params: Params, *, as_json: bool, rebuild: bool) -> str:
+    """The registry as markdown or JSON; with `rebuild`, first rebuilt from git if it was lost."""
+    note = ""
+    if rebuild:
+        done = rebuilding.rebuild(repo, params)
+        restored = ", ".join(f"v{v}" for v in done.restored) or "nothing"
+        note = f"Rebuild from git: {done.note} (registered {restored}).\n\n"
+    state = read_state(params)
+    if as_json:
+        return json.dumps(asdict(state), indent=2, sort_keys=True) + "\n"
+    return note + markdown(state)

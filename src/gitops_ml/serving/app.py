@@ -42,7 +42,7 @@ from gitops_ml.serving.api_schema import (
     record_model,
 )
 from gitops_ml.serving.batcher import Batcher, NotReadyError, Served, Source
-from gitops_ml.serving.records import Categories, labels
+from gitops_ml.serving.records import Categories, decision_threshold, labels
 from gitops_ml.serving.telemetry import DISCONNECTED, Metrics, ObserveMiddleware
 
 log = logging.getLogger("gitops_ml.serve")
@@ -193,8 +193,10 @@ class ModelService:
         self.error: str | None = None
 
     def scorer(self, model: LoadedModel) -> scoring.Scorer:
-        """The path that scores `model` (compiled unless it cannot be, or serve.engine says)."""
-        return scoring.choose(model, self.threshold, self.settings.engine)
+        """The path that scores `model` (compiled unless it cannot be, or serve.engine says),
+        checked at the threshold its records are labelled at."""
+        used = decision_threshold(self.settings.threshold, model.threshold, self.threshold)
+        return scoring.choose(model, used, self.settings.engine)
 
     def install(self, model: LoadedModel, scorer: scoring.Scorer | None = None) -> None:
         """Serve `model` from now on; ValueError when it takes other features than the API."""
@@ -256,6 +258,10 @@ def _predict_body_schema(max_records: int) -> dict[str, Any]:
     }
 
 
+def _threshold(served: Served, settings: ServeParams, default: float) -> float:
+    return decision_threshold(settings.threshold, served.model.threshold, default)
+
+
 def _add_predict(
     app: FastAPI,
     reader: RequestReader,
@@ -285,7 +291,8 @@ def _add_predict(
         except NotReadyError:
             return _not_ready()
         model = served.model
-        names = labels(proba, threshold, model.schema)
+        used = _threshold(served, reader.settings, threshold)
+        names = labels(proba, used, model.schema)
         predictions = []
         for i, rec in enumerate(rows):
             item: dict[str, Any] = {"probability": float(proba[i]), "label": str(names[i])}
@@ -296,7 +303,7 @@ def _add_predict(
             {
                 "model_name": model.info.name,
                 "model_version": model.info.version,
-                "threshold": threshold,
+                "threshold": used,
                 "predictions": predictions,
             }
         )
@@ -338,7 +345,7 @@ def _add_status(app: FastAPI, service: ModelService, metrics: Metrics, threshold
                 "git_commit": info.git_commit,
                 "data_hashes": dict(info.data_hashes),
                 "metrics": {k: v for k, v in info.metrics.items() if math.isfinite(v)},
-                "threshold": threshold,
+                "threshold": _threshold(served, service.settings, threshold),
                 "schema_source": info.schema_source,
                 "features": served.model.schema.features,
                 "loaded_at": served.loaded_at,
@@ -387,7 +394,10 @@ def create_app(
     threshold: float,
     initial: LoadedModel | None = None,
 ) -> FastAPI:
-    """The API for models of `schema`; the model loads in the background unless `initial`."""
+    """The API for models of `schema`; the model loads in the background unless `initial`.
+
+    `threshold` labels records of a model that stores none, unless `settings.threshold` is set.
+    """
     record = record_model(schema)
     metrics = Metrics()
     service = ModelService(schema, source, settings, metrics, threshold)

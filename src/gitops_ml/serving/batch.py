@@ -213,11 +213,13 @@ def run(
     id_column: str | None = None,
     progress: bool = True,
     engine: str = "auto",
+    threshold_override: float | None = None,
 ) -> Scored:
     """Load the model at `uri` and score `source` into `dest` (written atomically).
 
     `engine` is serve.engine: `auto` scores with the compiled model when it passes the fidelity
-    check, `sklearn` with scikit-learn.
+    check, `sklearn` with scikit-learn. Records are labelled at `threshold_override`
+    (serve.threshold) when set, else at the threshold stored with the model, else at `threshold`.
     """
     require_table(source, "--input")
     kind = require_table(dest, "--output")
@@ -225,7 +227,8 @@ def run(
         raise DataError(f"{source}: file not found")
     _check_output(source, dest)
     model = model_source.load(champion.resolve(uri), schema_path=schema_path)
-    scorer = scoring.choose(model, threshold, engine)
+    used = records.decision_threshold(threshold_override, model.threshold, threshold)
+    scorer = scoring.choose(model, used, engine)
     if not scorer.compiled:
         scoring.report(scorer, f"{model.info.name} {model.info.version}")
     ids = id_column or model.schema.id_column
@@ -249,7 +252,7 @@ def run(
             source,
             tmp,
             kind=kind,
-            threshold=threshold,
+            threshold=used,
             id_column=ids,
             chunk_rows=chunk_rows,
             advance=lambda done: bar.update(task, completed=done),

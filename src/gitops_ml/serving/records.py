@@ -75,6 +75,17 @@ def model_input(frame: pd.DataFrame, schema: FeatureSchema, text: bool = True) -
     return pd.DataFrame(columns, columns=schema.features, index=frame.index, copy=False)
 
 
+def decision_threshold(override: float | None, stored: float | None, default: float) -> float:
+    """serve.threshold when set, else the threshold stored with the model, else evaluate's.
+
+    A registered version carries the threshold it was evaluated at, so it labels records the
+    same wherever it is served; a deployment can still choose its own.
+    """
+    if override is not None:
+        return override
+    return stored if stored is not None else default
+
+
 def labels(proba: np.ndarray, threshold: float, schema: FeatureSchema) -> np.ndarray:
     """The positive label where the probability is at or above `threshold`, else the negative."""
     return np.where(proba >= threshold, schema.positive_label, schema.negative_label)

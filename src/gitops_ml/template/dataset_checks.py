@@ -15,6 +15,7 @@ from gitops_ml.core.dataset import prepare
 from gitops_ml.core.errors import DataError
 from gitops_ml.core.labels import as_text, find_label
 from gitops_ml.core.params import DataParams
+from gitops_ml.core.predictions import slice_candidates
 from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.core.table import Table, clean, is_text
 
@@ -103,6 +104,7 @@ class DataSummary:
     schema: FeatureSchema
     counts: dict[str, int]
     dropped: list[str] = field(default_factory=list)  # data.drop_columns, left out
+    slice_candidates: list[str] = field(default_factory=list)  # worth judging apart
 
     @property
     def positive_rate(self) -> float:
@@ -147,7 +149,8 @@ def summarize(table: Table, params: DataParams, seed: int) -> DataSummary:
     counts = check_target(table, params.target)
     check_positive(table, params.target, counts, str(params.positive_label))
     # The stage's own code: a dataset that passes here passes `dvc repro`'s prepare.
-    _, _, schema = prepare(table, params, seed)
+    _, test, schema = prepare(table, params, seed)
+    y = test[schema.target].to_numpy(dtype="int8")
     positive = schema.positive_label
     ordered = {positive: counts[positive], **{k: v for k, v in counts.items() if k != positive}}
     return DataSummary(
@@ -156,4 +159,5 @@ def summarize(table: Table, params: DataParams, seed: int) -> DataSummary:
         schema=schema,
         counts=ordered,
         dropped=list(params.drop_columns),
+        slice_candidates=slice_candidates(test, y, list(schema.categorical)),
     )

@@ -104,6 +104,8 @@ def _params_edits(root: Path, answers: Answers, data_changed: bool) -> Edits:
         edits.set("data.drop_columns", section["drop_columns"])
     else:
         edits.drop("data.drop_columns")
+    if answers.slices is not None:
+        edits.set("evaluate.slices", answers.slices)
     edits.set("mlflow.experiment", answers.name)
     edits.set("registry.model_name", answers.model_name)
     edits.set("tracking.uri", answers.tracking_uri)

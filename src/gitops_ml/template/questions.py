@@ -112,6 +112,7 @@ class Answers:
     tracking_uri: str | None
     owners: list[str] | None
     remove_example: bool
+    slices: list[str] | None = None  # evaluate.slices; None: unchanged
 
 
 def _resolve(text: str, cwd: Path) -> Path:
@@ -188,6 +189,20 @@ def _drop_columns(
         return kept
     listed = ", ".join(f"{name} ({unusable[name]})" for name in proposed)
     question = f"Leave out {listed}, which the model cannot use as features (data.drop_columns)?"
+    return kept + proposed if ask.confirm(None, question, True) else kept
+
+
+def _slices(ask: Ask, current: list[str], summary: DataSummary, new_data: bool) -> list[str]:
+    """evaluate.slices: the current ones that are still categorical features; for new data, plus
+    the columns worth judging apart once the user agrees (by default, and with --yes)."""
+    kept = [c for c in current if c in summary.schema.categorical]
+    proposed = [c for c in summary.slice_candidates if c not in kept] if new_data else []
+    if not proposed:
+        return kept
+    question = (
+        f"Score the model apart on each value of {', '.join(proposed)} (evaluate.slices: the "
+        "pull-request report compares each slice)?"
+    )
     return kept + proposed if ask.confirm(None, question, True) else kept
 
 
@@ -279,6 +294,7 @@ def collect_answers(
         dataset_checks.model_name_for(str(name)) if new_data else current.registry.model_name
     )
     model_name = ask.text(options.model_name, "Registered model name", model_default)
+    slices = _slices(ask, current.evaluate.slices, summary, new_data)
     remote = _remote(root, cwd, options, ask)
     uri = settings.parse_tracking_uri(
         ask.text(
@@ -308,6 +324,7 @@ def collect_answers(
         tracking_uri=uri,
         owners=owners,
         remove_example=remove,
+        slices=slices,
     )
 
 

@@ -139,11 +139,11 @@ def _layer(target: Path, source: Path, code: Path) -> None:
     (target / "bin").mkdir(parents=True, exist_ok=True)
     for entry in (source / "bin").iterdir():
         link = target / "bin" / entry.name
-        if entry.is_symlink():
-            link.symlink_to(entry.readlink())
-        elif entry.name == "uv":
+        if entry.name == "uv":  # a fresh file, even when the provided uv is a link
             link.write_text(f'#!/bin/sh\nexec "{entry}" "$@"\n')
             link.chmod(0o755)
+        elif entry.is_symlink():
+            link.symlink_to(entry.readlink())
         elif not _rewrite_script(entry, link, source, target):
             link.symlink_to(entry)
     for packages in (source / "lib").glob("python*/site-packages"):
