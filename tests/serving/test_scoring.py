@@ -69,13 +69,13 @@ def test_every_model_type_compiles_and_scores_the_test_split_as_sklearn(
     matches scikit-learn on the whole test split and on serving-like probes."""
     train, test, schema = project_split
     pipeline = _fit(train, schema, MODELS[kind])
-    scorer = scoring.choose(_loaded(pipeline, schema, None), params.threshold)
+    scorer = scoring.choose(_loaded(pipeline, schema, None), params.evaluate.threshold)
     assert scorer.compiled, scorer.reason
     assert scorer.engine == (scoring.LINEAR if kind == "logistic_regression" else scoring.COMPILED)
-    _same(scorer, pipeline, model_input(features(test, schema), schema), params.threshold)
+    _same(scorer, pipeline, model_input(features(test, schema), schema), params.evaluate.threshold)
     probes = scoring.probes(pipeline, schema)
     reference = scoring.sklearn_scorer(pipeline, schema, "")
-    assert scoring.mismatch(scorer, reference, probes, params.threshold) is None
+    assert scoring.mismatch(scorer, reference, probes, params.evaluate.threshold) is None
 
 
 def _generated(spec: datasets.Spec, tmp_path: Path) -> tuple[Any, ...]:
