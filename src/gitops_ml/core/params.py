@@ -419,7 +419,7 @@ class Params(_Section):
     train: TrainParams = Field(description="The model; read by the `train` stage.")
     evaluate: EvaluateParams = Field(description="Scoring; read by the `evaluate` stage.")
     mlflow: MlflowParams = Field(
-        description="MLflow experiment; read by the `train` and `evaluate` stages."
+        description="MLflow experiment; read by the `evaluate` stage, which logs the run."
     )
     registry: RegistryParams = Field(
         description="Registered model and promotion rule; read by `promote`, `rollback`, "

@@ -247,33 +247,51 @@ def log_training(
 
 def log_evaluation(
     *,
+    pipeline: Pipeline,
     model_path: Path,
+    example: pd.DataFrame,
+    params: Params,
+    data_files: list[Path],
+    trusted_types: list[str],
+    schema: FeatureSchema,
     metrics: dict[str, float],
     figures: list[Path],
-    settings: MlflowParams,
 ) -> str:
-    """Log metrics and figures to the training run of this model file (or a new run if none).
+    """Log metrics and figures to the run of this model file; return its id. A model that has
+    no run yet is logged first, as `log_training` does (the arguments before `metrics`).
 
-    The training run is found by the model file's hash, so evaluation joins it even when it
-    runs in a later process or only evaluation is re-run.
+    The run is found by the model file's hash, so evaluating a model again (another threshold,
+    other evaluation code) adds to its run rather than logging the model twice. The pipeline
+    logs here, not in `train`: importing MLflow and opening its store (about two seconds) is
+    then paid once per run of the pipeline.
     """
     model_md5 = md5(model_path)
     with _quiet():
-        mlflow = _client(settings)
+        mlflow = _client(params.mlflow)
         found = mlflow.search_runs(
             filter_string=f"tags.`{lineage.MODEL_MD5}` = '{model_md5}'",
             order_by=["attributes.start_time DESC"],
             max_results=1,
             output_format="list",
         )
-        run_id = found[0].info.run_id if found else None
-        with mlflow.start_run(run_id=run_id, run_name=None if run_id else "evaluate") as run:
-            if not run_id:
-                mlflow.set_tag(lineage.MODEL_MD5, model_md5)
-            mlflow.log_metrics(metrics)
-            for figure in figures:
-                mlflow.log_artifact(str(figure), artifact_path="figures")
-            return str(run.info.run_id)
+    run_id = (
+        found[0].info.run_id
+        if found
+        else log_training(
+            pipeline=pipeline,
+            model_path=model_path,
+            example=example,
+            params=params,
+            data_files=data_files,
+            trusted_types=trusted_types,
+            schema=schema,
+        )
+    )
+    with _quiet(), mlflow.start_run(run_id=run_id) as run:
+        mlflow.log_metrics(metrics)
+        for figure in figures:
+            mlflow.log_artifact(str(figure), artifact_path="figures")
+        return str(run.info.run_id)
 
 
 def logged_schema(run_id: str) -> dict[str, Any] | None:
