@@ -3,7 +3,8 @@
 Reads the raw CSV or Parquet file (Parquet text as `category`, as prepare reads it), strips
 text and blanks, splits, fits the same model (same preprocessing, float32 one-hot, same
 estimator and seed), and computes the same metrics,
-bootstrap errors, curves, permutation importance and PNG plots as `dvc repro`, in one process,
+bootstrap errors, curves, permutation importance, held-out predictions and PNG plots as
+`dvc repro`, in one process,
 with the same row caps as gitops-ml evaluate above 50,000 / 10,000 test rows, so both sides do
 the same work at every size. Usage: python bare_pipeline.py RAW OUT_DIR [TARGET POSITIVE_LABEL]
 """
@@ -32,6 +33,7 @@ from threadpoolctl import threadpool_limits
 
 BOOTSTRAP_MAX_ROWS = 50_000  # as gitops_ml.core.metrics
 IMPORTANCE_MAX_ROWS = 10_000
+PREDICTIONS_MAX_ROWS = 20_000  # as gitops_ml.core.predictions
 
 
 def read(raw: Path) -> pd.DataFrame:
@@ -140,6 +142,11 @@ def main() -> None:
         importance = permutation_importance(
             model, xi, yi, scoring="roc_auc", n_repeats=5, random_state=42
         )
+    # The held-out predictions by row key, as evaluate writes them for the pull-request report's
+    # paired comparison: a hash of each row, its label and score, the lowest keys when capped.
+    keys = pd.util.hash_pandas_object(x_test, index=False).to_numpy()
+    held_out = pd.DataFrame({"row": keys, "label": y_test, "score": proba}).sort_values("row")
+    held_out.head(PREDICTIONS_MAX_ROWS).to_csv(out / "predictions.csv", index=False)
     (out / "metrics.json").write_text(
         json.dumps({**point, **{f"{k}_se": v for k, v in se.items()}}, indent=2)
     )

@@ -12,6 +12,7 @@ every stage from the run-cache without running one (checked in its output).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,9 +24,11 @@ from common import BIN, ROOT, Measure, Result, env, measured, project_copy
 
 SIZED = True  # run.py runs this module once per size of `make bench SIZES=...`
 ROWS = {"7k": 0, "1m": 1_000_000, "10m": 10_000_000}
-# Targets of the scale benchmark (docs/benchmarks.md): at 1M rows the pipeline costs at most
-# 1.3x the bare script in time and memory, and a run-cache restore is 10x faster than running.
-RATIO_TARGET = 1.3
+# Targets of the scale benchmark (docs/benchmarks.md): on the default data the pipeline costs
+# at most 1.8x the bare script's wall time and 1.3x its memory; at 1M rows 1.1x its time and
+# 1.3x its memory; a run-cache restore is 10x faster than running.
+SMALL_TIME, SMALL_MEMORY = 1.8, 1.3
+RATIO_TARGET, MEMORY_TARGET = 1.1, 1.3
 RESTORE_TARGET = 10.0
 MACHINE_GB = 24
 
@@ -112,8 +115,11 @@ def _pipeline_result(label: str, key: str, pipe: Measure, bare: Measure | None) 
     time_ratio, mem_ratio = pipe.seconds / bare.seconds, pipe.peak_mb / bare.peak_mb
     shown += f" ({time_ratio:.2f}× bare time, {mem_ratio:.2f}× bare memory)"
     if key == "1m":
-        ok: bool | None = time_ratio <= RATIO_TARGET and mem_ratio <= RATIO_TARGET
-        target = f"≤ {RATIO_TARGET}× bare in time and memory"
+        ok: bool | None = time_ratio <= RATIO_TARGET and mem_ratio <= MEMORY_TARGET
+        target = f"≤ {RATIO_TARGET}× bare time, ≤ {MEMORY_TARGET}× memory"
+    elif key == "7k":
+        ok = time_ratio <= SMALL_TIME and mem_ratio <= SMALL_MEMORY
+        target = f"≤ {SMALL_TIME}× bare time, ≤ {SMALL_MEMORY}× memory"
     elif key == "10m":
         ok, target = pipe.peak_mb < MACHINE_GB * 1024, f"completes in < {MACHINE_GB} GB"
     else:
@@ -155,13 +161,13 @@ def _restore_result(label: str, key: str, repo: Path, tmp: Path, pipe: Measure) 
     # run-cache (keyed by command, dependencies and params) can spare the stages a run.
     (clone / "dvc.lock").unlink(missing_ok=True)
     restore = measured([dvc, "repro", "--pull"], clone)
-    ran = "Running stage" in restore.stdout
+    ran = re.findall(r"Running stage '([^']+)'", restore.stdout)
     same = (clone / "eval/metrics.json").read_bytes() == (repo / "eval/metrics.json").read_bytes()
     shutil.rmtree(clone, ignore_errors=True)
     speedup = pipe.seconds / restore.seconds
     shown = f"{restore.seconds:.1f} s vs {pipe.seconds:,.1f} s ({speedup:.0f}× faster)"
     if ran or not same:
-        shown += " (a stage ran!)" if ran else " (metrics differ!)"
+        shown += f" (stages ran: {', '.join(ran)}!)" if ran else " (metrics differ!)"
     ok = None if key != "1m" else speedup >= RESTORE_TARGET and not ran and same
     return Result(
         f"{label}: run-cache restore (`dvc repro --pull`, fresh clone) vs recompute",

@@ -69,10 +69,43 @@ def machine(load: tuple[float, float]) -> list[str]:
     ]
 
 
+# Rows renamed since an earlier page: the earlier name still finds the previous figure.
+FORMERLY = {
+    "serve: /predict throughput, compiled path (ours)": "serve: /predict throughput (ours)",
+    "serve: throughput ours / mlflow (compiled; fallback)": "serve: throughput ours / mlflow",
+    "serve: latency p50 / p99, one client, compiled path (ours)": (
+        "serve: latency p50 / p99, one client (ours)"
+    ),
+    "batch: predict rows/s, compiled path (ours: chunked, validated, written)": (
+        "batch: predict rows/s (ours, chunked, validated, written)"
+    ),
+    "batch: ours / bare (compiled; fallback)": "batch: ours / bare",
+}
+
+
+def previous_figures(page: str) -> tuple[str, dict[str, str]]:
+    """The date and the measured figure of each benchmark of an earlier page (its first table)."""
+    date, figures = "", {}
+    for line in page.splitlines():
+        if line.startswith("- Date:") and not date:
+            date = line.removeprefix("- Date:").strip()
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) >= 4 and cells[0] not in ("benchmark", "---"):
+            figures.setdefault(cells[0], cells[1])
+        if figures and not line.startswith("|"):
+            break  # the first table ended
+    return date, figures
+
+
 def to_markdown(
-    results: list[Result], size: str, load: tuple[float, float] = (0, 0), section: bool = False
+    results: list[Result],
+    size: str,
+    load: tuple[float, float] = (0, 0),
+    section: bool = False,
+    previous: tuple[str, dict[str, str]] = ("", {}),
 ) -> str:
-    """The results as a markdown page, or as a section to append to one (`section`)."""
+    """The results as a markdown page, or as a section to append to one (`section`), beside
+    the figures of the previous run (`previous_figures` of the page it replaces)."""
     head = (
         [f"## A separate run: `{size}`", "", "Every figure in this section comes from one run."]
         if section
@@ -87,14 +120,18 @@ def to_markdown(
         *head,
         "",
         *machine(load),
-        f'- Sizes: `{size}` (`make bench SIZES="7k 1M 10M"` for all)',
+        f'- Sizes: `{size}` (`make bench SIZES="7k 1M 10M"` for all); command: '
+        f'`make bench SIZES="{size}"`',
+        f"- Previous run (column *previous*): {previous[0] or 'none'}",
         "",
-        "| benchmark | measured | target | met |",
-        "|---|---|---|---|",
+        "| benchmark | measured | previous | target | met |",
+        "|---|---|---|---|---|",
     ]
     for r in results:
         met = "—" if r.ok is None else ("yes" if r.ok else "**no**")
-        lines.append(f"| {r.name} | {r.shown} | {r.target or '—'} | {met} |")
+        earlier = previous[1]
+        before = earlier.get(r.name) or earlier.get(FORMERLY.get(r.name, ""), "—")
+        lines.append(f"| {r.name} | {r.shown} | {before} | {r.target or '—'} | {met} |")
     notes = list(dict.fromkeys(r.note for r in results if r.note))  # once each, in order
     if notes:
         lines += ["", "### Notes" if section else "## Notes", "", *[f"- {n}" for n in notes]]
@@ -129,9 +166,12 @@ def main() -> int:
                 results.append(result)
     load = (load_start, os.getloadavg()[0])
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    text = to_markdown(results, " ".join(args.sizes), load, section=args.append)
-    if args.append and args.out.is_file():
-        text = args.out.read_text(encoding="utf-8") + "\n" + text
+    old = args.out.read_text(encoding="utf-8") if args.out.is_file() else ""
+    text = to_markdown(
+        results, " ".join(args.sizes), load, section=args.append, previous=previous_figures(old)
+    )
+    if args.append and old:
+        text = old + "\n" + text
     args.out.write_text(text, encoding="utf-8")
     print(f"wrote {args.out}")
     return 0 if all(r.ok is not False for r in results) else 1

@@ -1,7 +1,8 @@
 """`make report-example`: the report of a real pull request on the default data, for the docs.
 
-In a temporary clone of the committed project, a branch changes one param
-(CHANGE below), reproduces the pipeline, commits, and runs `gitops-ml report --base main`.
+In a temporary clone of the committed project, a branch changes one param (CHANGE below),
+reproduces the pipeline, commits, and runs `gitops-ml report --base main --rescore` (the report
+as the judge in CI writes it).
 The report, its JSON and PNGs are copied to docs/example-report/. A test makes the same
 change from the same commit and checks that the code still writes this exact report.
 """
@@ -91,7 +92,9 @@ def main() -> int:
         _run(["git", "add", "-A"], repo, env)
         _run(["git", "commit", "-q", "-m", f"Change {CHANGE[0]}"], repo, env)
         out = Path(tmp) / "report"
-        _run(["gitops-ml", "report", "--base", "main", "--out", str(out)], repo, env)
+        # --rescore: the report as the judge in CI writes it, re-scoring the model.
+        cmd = ["gitops-ml", "report", "--base", "main", "--rescore", "--out", str(out)]
+        _run(cmd, repo, env)
         shutil.rmtree(args.out, ignore_errors=True)
         shutil.copytree(out, args.out)
     doc = args.doc.read_text(encoding="utf-8")

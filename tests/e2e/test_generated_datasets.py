@@ -153,6 +153,7 @@ def project(
         run([str(BIN / "dvc"), "repro"], repo, tool_env)
         run(["git", "commit", "-qam", "Learn faster"], repo, tool_env)
         check = [str(BIN / "gitops-ml"), "report", "--out", "reports/pr", "--base", "main"]
+        check.append("--rescore")  # the judge's check of the branch's model, on this data
         done = run([*check, "--check"], repo, tool_env, check=False)
         report = json.loads((repo / "reports/pr/report.json").read_text())
 
@@ -207,6 +208,11 @@ def test_the_pull_request_report_compares_with_main(project: Project) -> None:
     assert roc["base"] == project.main_metrics["roc_auc"]
     assert project.report_exit == (0 if report["passed"] else 1)
     assert report["reproducibility"]["ok"] is True  # type: ignore[index]
+    # The judge's strict loader takes the model, and re-scoring it gives the branch's results.
+    rescored = report["rescoring"]
+    assert rescored["done"] is True  # type: ignore[index]
+    assert rescored["reported_differences"] == []  # type: ignore[index]
+    assert rescored["predictions_differ"] is None  # type: ignore[index]
 
 
 def test_promotion_records_the_champion_in_the_registry_and_in_git(

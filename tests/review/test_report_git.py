@@ -111,7 +111,7 @@ def test_improving_branch_passes_and_is_the_documented_example(
 
     head_sha = _commit(repo, tool_env, "commit the reproduced results")
     out = tmp_path / "report"
-    done, report = _report(repo, tool_env, out, "--base", "main", "--check")
+    done, report = _report(repo, tool_env, out, "--base", "main", "--check", "--rescore")
     assert done.returncode == 0, done.stdout
     assert report["passed"] is True
     assert (report["base"]["sha"], report["branch"]["sha"]) == (base_sha, head_sha)
@@ -181,10 +181,21 @@ def test_crippled_model_fails_naming_the_metric(
     assert "log_loss" in done.stdout
     assert (tmp_path / "check/report.md").read_text().startswith("❌ **Failed**: log_loss")
 
-    # Without --check the same report is written and the command succeeds.
-    done, again = _report(repo, tool_env, tmp_path / "plain", "--base", "main")
+    # The workspace's own results are not re-scored unless asked: the gate reads them as
+    # evaluate wrote them, and the report says so.
+    assert report["rescoring"]["skipped"] is True
+    assert report["rescoring"]["metrics"] is None
+    assert "The model was not re-scored" in (tmp_path / "check/report.md").read_text()
+
+    # Without --check the same report is written and the command succeeds; --rescore re-scores
+    # the model as the judge would and comes to the same figures.
+    done, again = _report(repo, tool_env, tmp_path / "plain", "--base", "main", "--rescore")
     assert done.returncode == 0
     assert again["passed"] is False
+    assert again["rescoring"]["done"] is True
+    assert again["rescoring"]["skipped"] is False
+    assert again["rescoring"]["reported_differences"] == []
+    assert again["metrics"] == report["metrics"]
 
 
 def test_stale_lock_fails_check_and_names_the_fix(

@@ -93,6 +93,11 @@ def test_base_rows_the_branch_trained_on_are_counted(project: Path) -> None:
     )
     found = rescore(project, params, metrics, held_out, base_predictions=base)
     assert (found.trained_on_base_test, found.base_test_rows) == (7, len(held_out) + 7)
+    # Counted without the model too: a report that is not asked to re-score still says it.
+    counted = rescore(project, params, metrics, held_out, base_predictions=base, model=False)
+    assert (counted.trained_on_base_test, counted.skipped, counted.done) == (7, True, False)
+    assert counted.metrics is None
+    assert counted.judged(Side(sha="0" * 40, metrics=metrics, params=params)).metrics == metrics
 
 
 def test_missing_or_unreadable_files_are_problems_not_crashes(

@@ -11,6 +11,7 @@ import pytest
 from gitops_ml.core.errors import DataError, ModelError, UserError
 from gitops_ml.infra.tables import read_chunks
 from gitops_ml.serving import batch as predict
+from gitops_ml.serving.scoring import FIDELITY
 
 from ..conftest import BIN, ROOT, run
 from ..support.serving import ID, Trained
@@ -50,10 +51,7 @@ def test_batch_scores_equal_in_process_predictions(
     assert done.rows == len(frame) == len(out)
     assert list(out.columns) == [ID, "probability", "label"]
     assert out[ID].tolist() == frame[ID].tolist()
-    if dest.endswith(".csv"):
-        np.testing.assert_allclose(out["probability"], want, rtol=0, atol=1e-15)
-    else:
-        assert np.array_equal(out["probability"].to_numpy(), want)
+    np.testing.assert_allclose(out["probability"], want, rtol=0, atol=FIDELITY)
     labels = (trained.schema.positive_label, trained.schema.negative_label)
     assert out["label"].tolist() == np.where(want >= 0.4, *labels).tolist()
 

@@ -12,6 +12,8 @@ import httpx
 import numpy as np
 import pytest
 
+from gitops_ml.serving.scoring import FIDELITY
+
 from ..conftest import BIN, ROOT, run
 from ..support.serving import Trained, free_port, process
 
@@ -76,4 +78,5 @@ def test_install_steps_give_a_working_server(
         assert httpx.get(f"{url}/health").json() == {"status": "ok", "detail": None}
         body = httpx.post(f"{url}/predict", json=trained.records(3)).json()
     want = trained.pipeline.predict_proba(trained.test[trained.schema.features].head(3))[:, 1]
-    assert np.array_equal([p["probability"] for p in body["predictions"]], want)
+    got = [p["probability"] for p in body["predictions"]]
+    np.testing.assert_allclose(got, want, rtol=0, atol=FIDELITY)

@@ -22,6 +22,7 @@ from gitops_ml.infra import model_source as loading
 from gitops_ml.serving import app as serve
 from gitops_ml.serving.batcher import Source
 from gitops_ml.serving.records import decision_threshold
+from gitops_ml.serving.scoring import FIDELITY
 
 from ..conftest import BIN, ROOT, run
 from ..support.serving import (
@@ -71,7 +72,7 @@ def test_one_record_is_scored_like_the_pipeline(client: TestClient, trained: Tra
     record = trained.records(1)[0]
     body = client.post("/predict", json=record).json()
     [prediction] = body["predictions"]
-    assert prediction["probability"] == expected(trained, 1)[0]
+    assert prediction["probability"] == pytest.approx(expected(trained, 1)[0], abs=FIDELITY)
     positive = prediction["probability"] >= 0.5
     schema = trained.schema
     assert prediction["label"] == (schema.positive_label if positive else schema.negative_label)
@@ -85,7 +86,7 @@ def test_a_list_is_scored_in_order(client: TestClient, trained: Trained) -> None
     records = trained.records(20)
     body = client.post("/predict", json=records).json()
     got = np.array([p["probability"] for p in body["predictions"]])
-    assert np.array_equal(got, expected(trained, 20))
+    np.testing.assert_allclose(got, expected(trained, 20), rtol=0, atol=FIDELITY)
     assert [p["id"] for p in body["predictions"]] == [r["customer_id"] for r in records]
 
 
@@ -111,7 +112,8 @@ def test_missing_values_are_null_and_blank_text_is_missing(
     frame.loc[frame.index[0], category] = np.nan
     want = trained.pipeline.predict_proba(frame)[:, 1][0]
     for body in (nulls, blank):
-        assert client.post("/predict", json=body).json()["predictions"][0]["probability"] == want
+        got = client.post("/predict", json=body).json()["predictions"][0]["probability"]
+        assert got == pytest.approx(want, abs=FIDELITY)
 
 
 def _bad(record: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -214,6 +216,33 @@ def test_metadata_reports_the_model_and_threshold(client: TestClient, trained: T
     assert meta["threshold"] == 0.5
     assert meta["features"] == trained.schema.features
     assert any(k.endswith("train.parquet") for k in meta["data_hashes"])
+
+
+def test_metadata_and_the_log_say_which_path_scores(
+    client: TestClient, trained: Trained, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The compiled path serves the default model; serve.engine sklearn forces scikit-learn,
+    and /metadata and the log say which served, with the same probabilities either way."""
+    compiled = client.get("/metadata").json()["scoring"]
+    assert compiled == {
+        "engine": "onnxruntime",
+        "reason": "HistGradientBoostingClassifier compiled to ONNX",
+    }
+    record = trained.records(3)
+    fast = client.post("/predict", json=record).json()["predictions"]
+    forced = LIMITS.model_copy(update={"engine": "sklearn"})
+    with (
+        caplog.at_level(logging.INFO, logger="gitops_ml.serve"),
+        TestClient(make_app(trained, forced)) as slow_client,
+    ):
+        meta = slow_client.get("/metadata").json()
+        slow = slow_client.post("/predict", json=record).json()["predictions"]
+    assert meta["scoring"] == {"engine": "scikit-learn", "reason": "serve.engine is sklearn"}
+    assert "scored with scikit-learn (serve.engine is sklearn)" in caplog.text
+    np.testing.assert_allclose(
+        [p["probability"] for p in fast], [p["probability"] for p in slow], rtol=0, atol=FIDELITY
+    )
+    assert [p["label"] for p in fast] == [p["label"] for p in slow]
 
 
 def test_openapi_documents_fields_types_and_categories(
@@ -333,7 +362,8 @@ def test_json_bodies_are_scored_whatever_their_parameters(
     body = json.dumps(trained.records(1)[0]).encode()
     answer = client.post("/predict", content=body, headers={"content-type": content_type})
     assert answer.status_code == 200
-    assert answer.json()["predictions"][0]["probability"] == expected(trained, 1)[0]
+    got = answer.json()["predictions"][0]["probability"]
+    assert got == pytest.approx(expected(trained, 1)[0], abs=FIDELITY)
 
 
 def test_any_column_name_is_a_field_of_the_api() -> None:
@@ -497,7 +527,7 @@ def test_cli_serves_the_champion_and_follows_the_alias(
         assert meta["schema_source"] == "model metadata"
         body = httpx.post(f"{url}/predict", json=trained.records(5)).json()
         got = [p["probability"] for p in body["predictions"]]
-        assert np.array_equal(got, expected(trained, 5))
+        np.testing.assert_allclose(got, expected(trained, 5), rtol=0, atol=FIDELITY)
         assert body["model_version"] == first
 
         retrained = fit_model(tmp_path / "v2", max_iter=10)
@@ -510,7 +540,8 @@ def test_cli_serves_the_champion_and_follows_the_alias(
         body = httpx.post(f"{url}/predict", json=trained.records(5)).json()
         assert body["model_version"] == second
         want = retrained.pipeline.predict_proba(trained.test[trained.schema.features].head(5))
-        assert np.array_equal([p["probability"] for p in body["predictions"]], want[:, 1])
+        got = [p["probability"] for p in body["predictions"]]
+        np.testing.assert_allclose(got, want[:, 1], rtol=0, atol=FIDELITY)
 
 
 def test_cli_reports_a_missing_model_without_traceback(

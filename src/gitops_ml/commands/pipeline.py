@@ -44,7 +44,7 @@ def train(
         typer.Option(help="Hyperparameters written by `tune`, laid over train.model."),
     ] = None,
 ) -> None:
-    """Fit the model pipeline and log it to MLflow."""
+    """Fit the model pipeline and save it (evaluate logs it to MLflow with its metrics)."""
     from gitops_ml.pipeline import train as stage
 
     settings = read_params(params)
@@ -63,7 +63,8 @@ def evaluate(
     out: Annotated[Path, typer.Option(help="Directory for metrics.json, plots/ and figures/.")],
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
-    """Score the model on the test split: metrics, curves, importance, figures."""
+    """Score the model on the test split: metrics, curves, importance, figures; log the model
+    and its metrics to MLflow."""
     from gitops_ml.pipeline import evaluate as stage
 
     settings = read_params(params)

@@ -49,6 +49,14 @@ def report(
             "uncommitted changes.",
         ),
     ] = False,
+    rescore: Annotated[
+        bool,
+        typer.Option(
+            "--rescore",
+            help="Re-score the model as the judge does (always done with --branch-dir): load "
+            "it through the strict loader, recompute the metrics, check eval/predictions.csv.",
+        ),
+    ] = False,
     eval_dir: Annotated[
         Path, typer.Option("--eval", help="Directory written by `evaluate`.")
     ] = Path("eval"),
@@ -67,6 +75,7 @@ def report(
         branch_dir=branch_dir,
         eval_dir=eval_dir,
         params_path=params,
+        rescore=rescore,
     )
     verdict = "passed" if result.passed else "FAILED"
     typer.echo(f"{verdict}: {result.reason}")

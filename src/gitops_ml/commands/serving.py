@@ -74,5 +74,9 @@ def predict(
         chunk_rows=chunk_rows,
         id_column=id_column,
         progress=progress,
+        engine=settings.serve.engine,
     )
-    typer.echo(f"scored {done.rows} rows with {done.model_name} {done.model_version} → {output}")
+    typer.echo(
+        f"scored {done.rows} rows with {done.model_name} {done.model_version} "
+        f"({done.engine}) → {output}"
+    )

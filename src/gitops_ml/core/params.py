@@ -305,6 +305,11 @@ class ServeParams(_Section):
         ge=0,
         description="How often to check the registry alias for a new champion; 0 = never.",
     )
+    engine: Literal["auto", "sklearn"] = Field(
+        default="auto",
+        description="auto: score with the compiled model when it converts and passes the "
+        "fidelity check, else scikit-learn; sklearn: always scikit-learn.",
+    )
 
 
 class MonitorParams(_Section):
@@ -414,7 +419,7 @@ class Params(_Section):
     train: TrainParams = Field(description="The model; read by the `train` stage.")
     evaluate: EvaluateParams = Field(description="Scoring; read by the `evaluate` stage.")
     mlflow: MlflowParams = Field(
-        description="MLflow experiment; read by the `train` and `evaluate` stages."
+        description="MLflow experiment; read by the `evaluate` stage, which logs the run."
     )
     registry: RegistryParams = Field(
         description="Registered model and promotion rule; read by `promote`, `rollback`, "

@@ -18,8 +18,10 @@ import functools
 import io
 import json
 import re
+import sys
 import zipfile
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -30,8 +32,8 @@ from gitops_ml.core.errors import ModelError
 from gitops_ml.core.model import model_classes
 from gitops_ml.infra.files import write_bytes
 
-# skops is imported inside the functions that use it: it enumerates every estimator on import
-# (over a second), and `evaluate` imports this module before it knows it needs to load.
+# skops is imported inside the functions that use it (`_skops_io`): `evaluate` imports this
+# module before it knows it needs to load.
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
 # Python containers and numpy's own objects, by the skops loader that rebuilds each: none of
 # them calls anything the file names.
@@ -86,11 +88,29 @@ def trusted_names() -> list[str]:
     return sorted({name for _, name in allowed_types()})
 
 
+def _skops_io() -> ModuleType:
+    """skops.io, imported without enumerating every scikit-learn estimator.
+
+    On import skops lists all of scikit-learn's estimators (`sklearn.utils.all_estimators`,
+    which imports every scikit-learn module: about a second and 25 MB) for its default trust
+    list. That list is used only when a load passes none, and this module always passes its own
+    exact allow-list, so the enumeration is skipped while skops.io is first imported.
+    """
+    if "skops.io" not in sys.modules:
+        import sklearn.utils
+
+        enumerate_all = sklearn.utils.all_estimators
+        sklearn.utils.all_estimators = lambda *_, **__: []
+        try:
+            import skops.io  # noqa: F401
+        finally:
+            sklearn.utils.all_estimators = enumerate_all
+    return sys.modules["skops.io"]
+
+
 def save_model(model: Any, path: Path) -> None:
     """Save with skops (no pickle: loading it cannot run arbitrary code), byte-reproducibly."""
-    import skops.io
-
-    write_bytes(path, canonical_skops(skops.io.dumps(model)))
+    write_bytes(path, canonical_skops(_skops_io().dumps(model)))
 
 
 def canonical_skops(data: bytes) -> bytes:
@@ -165,11 +185,11 @@ def load_model_bytes(data: bytes, where: str) -> Any:
             f"models: {refused}. Only the classes `train.model.type` can build "
             "(src/gitops_ml/core/model.py), numpy arrays and Python containers are loaded"
         )
-    import skops.io
+    skops_io = _skops_io()
     from skops.io.exceptions import UntrustedTypesFoundException
 
     try:
-        return skops.io.loads(data, trusted=trusted_names())
+        return skops_io.loads(data, trusted=trusted_names())
     except UntrustedTypesFoundException as exc:
         raise ModelError(f"{where}: refusing to load a model file: {exc}") from None
     except Exception as exc:  # a file of allowed types can still be malformed in any way

@@ -102,6 +102,7 @@ class LoadedModel:
     pipeline: Any
     schema: FeatureSchema
     info: ModelInfo
+    sha256: str | None = None  # of the skops file it was loaded from: what derived forms key on
     threshold: float | None = None
 
 
@@ -199,7 +200,9 @@ def _load_file(ref: ModelRef, schema_path: Path, metrics_path: Path | None) -> L
         metrics=metrics,
         schema_source=str(schema_path),
     )
-    return LoadedModel(pipeline=load_model(Path(ref.uri)), schema=schema, info=info)
+    content = _model_file(ref.uri).read_bytes()
+    pipeline = load_model_bytes(content, ref.uri)
+    return LoadedModel(pipeline=pipeline, schema=schema, info=info, sha256=sha256_bytes(content))
 
 
 def fetch(uri: str, expected_sha256: str | None = None) -> Fetched:
@@ -293,7 +296,13 @@ def _load_mlflow(ref: ModelRef) -> LoadedModel:
         metrics=lineage.metrics(own) or run_metrics,
         schema_source=source,
     )
-    return LoadedModel(pipeline=pipeline, schema=schema, info=info, threshold=_threshold(ref))
+    return LoadedModel(
+        pipeline=pipeline,
+        schema=schema,
+        info=info,
+        sha256=fetched.sha256,
+        threshold=_threshold(ref),
+    )
 
 
 def _threshold(ref: ModelRef) -> float | None:

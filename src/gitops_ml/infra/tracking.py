@@ -21,6 +21,7 @@ from gitops_ml.core.errors import ParamsError
 from gitops_ml.core.yaml12 import parse_yaml
 from gitops_ml.infra import dvc_lock, lineage
 from gitops_ml.infra.files import md5
+from gitops_ml.infra.logged_model import SavedSkopsFlavor
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -213,16 +214,15 @@ def log_training(
     trusted_types: list[str],
     schema: FeatureSchema | None = None,
 ) -> str:
-    """Log a fitted model with signature, input example, params and lineage; return the run id.
+    """Log a fitted model with its signature, params and lineage; return the run id.
 
-    `trusted_types` is the model files' allow-list (`model_files.trusted_names`), recorded for
-    MLflow's own loader; the package loads logged models through `model_source` only. With
-    `schema`, the feature schema is stored in the model's metadata and as `schema.json`.
+    The model is logged from its saved file at `model_path` (`logged_model`), not serialised
+    again. `trusted_types` is the model files' allow-list (`model_files.trusted_names`),
+    recorded for MLflow's own loader; the package loads logged models through `model_source`
+    only. With `schema`, the feature schema is stored in the model's metadata and as
+    `schema.json`.
     """
-    import pandas as pd
-    import sklearn
-    import skops
-    from mlflow.models import infer_signature
+    from mlflow.models import Model, infer_signature
 
     tags = lineage.run_tags(Path.cwd(), dvc_lock.read_lock(), data_files)
     with _quiet():
@@ -233,19 +233,11 @@ def log_training(
                 {"seed": params.seed, **_flat("train", params.train.model_dump(mode="json"))}
             )
             signature = infer_signature(example, pipeline.predict_proba(example)[:, 1])
-            mlflow.sklearn.log_model(
-                pipeline,
+            Model.log(
+                artifact_path=None,
                 name="model",
+                flavor=SavedSkopsFlavor(model_path, trusted_types),
                 signature=signature,
-                input_example=example,
-                serialization_format="skops",
-                skops_trusted_types=trusted_types,
-                # Listed, not inferred: inference re-imports the model in a subprocess.
-                pip_requirements=[
-                    f"scikit-learn=={sklearn.__version__}",
-                    f"skops=={skops.__version__}",
-                    f"pandas=={pd.__version__}",
-                ],
                 metadata={SCHEMA_METADATA: json.loads(schema.to_json())} if schema else None,
             )
             if schema is not None:
@@ -255,33 +247,51 @@ def log_training(
 
 def log_evaluation(
     *,
+    pipeline: Pipeline,
     model_path: Path,
+    example: pd.DataFrame,
+    params: Params,
+    data_files: list[Path],
+    trusted_types: list[str],
+    schema: FeatureSchema,
     metrics: dict[str, float],
     figures: list[Path],
-    settings: MlflowParams,
 ) -> str:
-    """Log metrics and figures to the training run of this model file (or a new run if none).
+    """Log metrics and figures to the run of this model file; return its id. A model that has
+    no run yet is logged first, as `log_training` does (the arguments before `metrics`).
 
-    The training run is found by the model file's hash, so evaluation joins it even when it
-    runs in a later process or only evaluation is re-run.
+    The run is found by the model file's hash, so evaluating a model again (another threshold,
+    other evaluation code) adds to its run rather than logging the model twice. The pipeline
+    logs here, not in `train`: importing MLflow and opening its store (about two seconds) is
+    then paid once per run of the pipeline.
     """
     model_md5 = md5(model_path)
     with _quiet():
-        mlflow = _client(settings)
+        mlflow = _client(params.mlflow)
         found = mlflow.search_runs(
             filter_string=f"tags.`{lineage.MODEL_MD5}` = '{model_md5}'",
             order_by=["attributes.start_time DESC"],
             max_results=1,
             output_format="list",
         )
-        run_id = found[0].info.run_id if found else None
-        with mlflow.start_run(run_id=run_id, run_name=None if run_id else "evaluate") as run:
-            if not run_id:
-                mlflow.set_tag(lineage.MODEL_MD5, model_md5)
-            mlflow.log_metrics(metrics)
-            for figure in figures:
-                mlflow.log_artifact(str(figure), artifact_path="figures")
-            return str(run.info.run_id)
+    run_id = (
+        found[0].info.run_id
+        if found
+        else log_training(
+            pipeline=pipeline,
+            model_path=model_path,
+            example=example,
+            params=params,
+            data_files=data_files,
+            trusted_types=trusted_types,
+            schema=schema,
+        )
+    )
+    with _quiet(), mlflow.start_run(run_id=run_id) as run:
+        mlflow.log_metrics(metrics)
+        for figure in figures:
+            mlflow.log_artifact(str(figure), artifact_path="figures")
+        return str(run.info.run_id)
 
 
 def logged_schema(run_id: str) -> dict[str, Any] | None:
@@ -303,35 +313,29 @@ def logged_schema(run_id: str) -> dict[str, Any] | None:
 
 def log_model_file(
     *,
-    pipeline: Any,
+    model_file: Path,
     schema: FeatureSchema,
     tags: dict[str, str],
     settings: MlflowParams,
     trusted_types: list[str],
     run_name: str,
 ) -> str:
-    """Log an already built model with its schema in a new run tagged `tags`; return the run id.
+    """Log a saved skops file as it is, with its schema, in a new run tagged `tags`; return
+    the run id.
 
-    For a registry rebuilt from git: the model comes from a release, not from a training run.
+    For a registry rebuilt from git: the model comes from a release, not from a training run,
+    and its registry copy keeps the release file's bytes (and so its hash).
     """
-    import pandas as pd
-    import sklearn
-    import skops
+    from mlflow.models import Model
 
     with _quiet():
         mlflow = _client(settings)
         with mlflow.start_run(run_name=run_name) as run:
             mlflow.set_tags(tags)
-            mlflow.sklearn.log_model(
-                pipeline,
+            Model.log(
+                artifact_path=None,
                 name="model",
-                serialization_format="skops",
-                skops_trusted_types=trusted_types,
-                pip_requirements=[
-                    f"scikit-learn=={sklearn.__version__}",
-                    f"skops=={skops.__version__}",
-                    f"pandas=={pd.__version__}",
-                ],
+                flavor=SavedSkopsFlavor(model_file, trusted_types),
                 metadata={SCHEMA_METADATA: json.loads(schema.to_json())},
             )
             mlflow.log_text(schema.to_json(), "schema.json")

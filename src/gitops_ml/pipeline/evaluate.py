@@ -1,5 +1,5 @@
 """The evaluate stage: metrics with bootstrap errors, per-slice metrics, the held-out
-predictions, curves, confusion, feature importance."""
+predictions, curves, confusion, feature importance; and the model's MLflow run."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from gitops_ml.core.params import EvaluateParams, Params
 from gitops_ml.core.schema import ROW_KEY, FeatureSchema
 from gitops_ml.infra import figures, tracking
 from gitops_ml.infra.files import write_json, write_text
-from gitops_ml.infra.model_files import load_model
+from gitops_ml.infra.model_files import load_model, trusted_names
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -114,10 +114,12 @@ def evaluate(
 
 
 def run(prepared: Path, model_path: Path, out_dir: Path, params: Params) -> Evaluation:
-    """Evaluate the model on `prepared/test.parquet`; write metrics, plot data and figures."""
+    """Evaluate the model on `prepared/test.parquet`; write metrics, plot data and figures, and
+    log them with the model (when it is new) to MLflow."""
     schema = FeatureSchema.read(prepared / "schema.json")
     test = pd.read_parquet(prepared / "test.parquet")
-    result = evaluate(load_model(model_path), test, schema, params.evaluate, params.seed)
+    pipeline = load_model(model_path)
+    result = evaluate(pipeline, test, schema, params.evaluate, params.seed)
     for name, points in result.plots.items():
         write_json(out_dir / "plots" / f"{name}.json", points)
     pngs = figures.render_all(result.plots, out_dir / "figures")
@@ -125,6 +127,14 @@ def run(prepared: Path, model_path: Path, out_dir: Path, params: Params) -> Eval
     write_json(out_dir / "slices.json", result.slices)
     write_json(out_dir / "metrics.json", result.metrics)
     tracking.log_evaluation(
-        model_path=model_path, metrics=result.metrics, figures=pngs, settings=params.mlflow
+        pipeline=pipeline,
+        model_path=model_path,
+        example=features(test, schema).head(5),
+        params=params,
+        data_files=[prepared / "train.parquet", prepared / "test.parquet"],
+        trusted_types=trusted_names(),
+        schema=schema,
+        metrics=result.metrics,
+        figures=pngs,
     )
     return result

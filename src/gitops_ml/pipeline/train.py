@@ -1,4 +1,8 @@
-"""The train stage: fit the model pipeline on the training split, save it, log the run."""
+"""The train stage: fit the model pipeline on the training split and save it.
+
+MLflow is not imported here: `evaluate`, which always follows, logs the model with its metrics
+(one import of MLflow per pipeline run).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,7 @@ import pandas as pd
 from gitops_ml.core.model import build_pipeline, features
 from gitops_ml.core.params import Params, TrainParams
 from gitops_ml.core.schema import FeatureSchema
-from gitops_ml.infra import tracking
-from gitops_ml.infra.model_files import save_model, trusted_names
+from gitops_ml.infra.model_files import save_model
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -25,18 +28,9 @@ def fit(train: pd.DataFrame, schema: FeatureSchema, params: TrainParams, seed: i
 
 
 def run(prepared: Path, model_path: Path, params: Params) -> Pipeline:
-    """Fit on `prepared/train.parquet`, save to `model_path`, and log the run to MLflow."""
+    """Fit on `prepared/train.parquet` and save to `model_path`."""
     schema = FeatureSchema.read(prepared / "schema.json")
     train = pd.read_parquet(prepared / "train.parquet")
     pipeline = fit(train, schema, params.train, params.seed)
     save_model(pipeline, model_path)
-    tracking.log_training(
-        pipeline=pipeline,
-        model_path=model_path,
-        example=features(train, schema).head(5),
-        params=params,
-        data_files=[prepared / "train.parquet", prepared / "test.parquet"],
-        trusted_types=trusted_names(),
-        schema=schema,
-    )
     return pipeline

@@ -176,21 +176,25 @@ def _register(
             f"{manifest.version} at {commit}, not {reg.name} v{recorded.number} at "
             f"{recorded.commit} as the tag records"
         )
-    pipeline = load_model_bytes(model, f"release {recorded.tag}: {git_record.MODEL_ASSET}")
+    # Read through the allow-list before anything is logged; the bytes are logged as they are.
+    load_model_bytes(model, f"release {recorded.tag}: {git_record.MODEL_ASSET}")
     run_tags = {
         k: v
         for k, v in manifest.tags.items()
         if k in (lineage.COMMIT, lineage.BRANCH, lineage.MODEL_MD5, lineage.MODEL_SHA256)
         or k in lineage.data_hashes(manifest.tags)
     }
-    run_id = tracking.log_model_file(
-        pipeline=pipeline,
-        schema=manifest.schema,
-        tags={**run_tags, REBUILT_TAG: recorded.tag},
-        settings=params.mlflow,
-        trusted_types=trusted_names(),
-        run_name=f"v{recorded.number} rebuilt from {recorded.tag}",
-    )
+    with tempfile.TemporaryDirectory(prefix="gitops-ml-model-") as tmp:
+        model_file = Path(tmp) / git_record.MODEL_ASSET
+        model_file.write_bytes(model)
+        run_id = tracking.log_model_file(
+            model_file=model_file,
+            schema=manifest.schema,
+            tags={**run_tags, REBUILT_TAG: recorded.tag},
+            settings=params.mlflow,
+            trusted_types=trusted_names(),
+            run_name=f"v{recorded.number} rebuilt from {recorded.tag}",
+        )
     failpoints.reached("rebuild-logged")
     tags = {**manifest.tags, REBUILT_TAG: recorded.tag}
     while True:

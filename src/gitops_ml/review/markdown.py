@@ -349,7 +349,12 @@ def _rescoring(report: Report) -> list[str]:
         "nothing of the pull request.",
         "",
     ]
-    if r.refused_model:
+    if r.skipped:
+        lines.append(
+            "- The model was not re-scored: this report is on a workspace's own results, which "
+            "`dvc status` checks above. The judge in CI re-scores it; `--rescore` does it here."
+        )
+    elif r.refused_model:
         lines.append(f"- ❌ The judge's model loader refuses this branch's model: {r.problem}")
     elif r.problem:
         lines.append(f"- ❌ The branch's model could not be re-scored: {r.problem}")

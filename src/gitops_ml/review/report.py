@@ -55,6 +55,7 @@ def run(
     eval_dir: Path = Path("eval"),
     params_path: Path = Path("params.yaml"),
     cwd: Path | None = None,
+    rescore: bool = False,
 ) -> Report:
     """Compare the branch with `base_rev`; write report.md, report.json and PNGs to out_dir.
 
@@ -62,6 +63,7 @@ def run(
     `pack-reproduction` in CI (read as untrusted data: nothing in it runs). `head_rev` is the
     commit whose committed dvc.lock and eval/ are checked against the branch's, and which the
     report names: in a pull request, its head (the workspace is then GitHub's test merge).
+    The branch's model is re-scored by this code when judging a reproduction, or with `rescore`.
     """
     here = (cwd or Path.cwd()).resolve()
     root = sides.repository_root(here)
@@ -88,7 +90,12 @@ def run(
         )
         branch = sides.read_workspace(source, head_sha, files)
         rescored = rescoring.rescore(
-            source, branch.params, branch.metrics or {}, branch.predictions, base.predictions
+            source,
+            branch.params,
+            branch.metrics or {},
+            branch.predictions,
+            base.predictions,
+            model=rescore or branch_dir is not None,
         )
         pngs = _render_figures(base, rescored.judged(branch), out_dir)
         status, status_error = (

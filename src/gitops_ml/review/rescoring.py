@@ -6,6 +6,10 @@ writes to eval/ could be bent. Re-scoring the model makes the figures the gate u
 code's: the metrics are recomputed, the committed predictions must be what the model gives,
 and a model holding types this code does not trust fails the gate for a code owner to review.
 It also counts the base's held-out rows that the branch trained on (a changed split).
+
+The judge always re-scores; a report on one's own workspace does when asked (`--rescore`): there
+the results are the developer's own and `dvc status` says whether they are current, and loading
+a model (skops, scikit-learn) costs more than the rest of the report.
 """
 
 from __future__ import annotations
@@ -19,14 +23,11 @@ import numpy as np
 import pandas as pd
 
 from gitops_ml.core import predictions
-from gitops_ml.core.curves import plot_data
 from gitops_ml.core.errors import DataError, ModelError
 from gitops_ml.core.metric_rules import METRICS
 from gitops_ml.core.metrics import metrics_file
-from gitops_ml.core.model import scored_split
 from gitops_ml.core.params import EvaluateParams
 from gitops_ml.core.schema import ROW_KEY, FeatureSchema
-from gitops_ml.infra.model_files import load_model
 from gitops_ml.review.sides import Side
 
 MODEL = "models/model.skops"
@@ -48,6 +49,7 @@ class Rescoring:
     reported_differences: list[str] = field(default_factory=list)
     problem: str | None = None  # the model or the files could not be re-scored
     refused_model: bool = False  # the problem: this code's loader refuses the model file
+    skipped: bool = False  # not asked to re-score (a report on one's own workspace)
     predictions_differ: str | None = None  # how eval/predictions.csv differs from the model's
     trained_on_base_test: int | None = None  # base held-out rows in the branch's training split
     base_test_rows: int = 0
@@ -76,6 +78,7 @@ class Rescoring:
         """As report.json holds it: the findings, not the recomputed files."""
         return {
             "done": self.done,
+            "skipped": self.skipped,
             "metrics": self.metrics,
             "reported_differences": self.reported_differences,
             "problem": self.problem,
@@ -173,8 +176,11 @@ def rescore(
     reported_metrics: Mapping[str, Any],
     reported_predictions: pd.DataFrame | None,
     base_predictions: pd.DataFrame | None = None,
+    *,
+    model: bool = True,
 ) -> Rescoring:
-    """Re-score the model under `root` (models/, data/prepared/) as this code's evaluate would."""
+    """Re-score the model under `root` (models/, data/prepared/) as this code's evaluate would;
+    with `model` False only count the base's held-out rows the branch trained on."""
     prepared = root / PREPARED
     leaked = trained_on(base_predictions, read_train_keys(prepared))
     base_rows = 0 if base_predictions is None else len(base_predictions)
@@ -182,18 +188,25 @@ def rescore(
     def found(**what: Any) -> Rescoring:
         return Rescoring(trained_on_base_test=leaked, base_test_rows=base_rows, **what)
 
+    if not model:
+        return found(skipped=True)
+    # Here, not above: a report that does not re-score never imports scikit-learn or skops.
+    from gitops_ml.core.curves import plot_data
+    from gitops_ml.core.model import scored_split
+    from gitops_ml.infra.model_files import load_model
+
     settings, seed = _evaluate_settings(params)
     if not (root / MODEL).is_file():
         return found(problem=f"{MODEL} is not among the branch's files")
     try:
-        model = load_model(root / MODEL)
+        pipeline = load_model(root / MODEL)
     except ModelError as exc:
         return found(problem=str(exc), refused_model=True)
     try:
         schema = FeatureSchema.read(prepared / SCHEMA)
         test = pd.read_parquet(prepared / TEST)
         # Anything may go wrong scoring a pull request's model on its own files: say what.
-        y, proba = scored_split(model, test, schema)
+        y, proba = scored_split(pipeline, test, schema)
         held_out = predictions.table(test[ROW_KEY], y, proba, test[settings.slices])
     except (DataError, OSError) as exc:
         return found(problem=str(exc))

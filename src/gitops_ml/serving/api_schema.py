@@ -119,6 +119,15 @@ class Health(BaseModel):
     detail: str | None = None
 
 
+class Scoring(BaseModel):
+    """Which path computes the probabilities, and why."""
+
+    engine: str = Field(
+        description="onnxruntime or numpy (compiled from the model file), or scikit-learn."
+    )
+    reason: str = Field(description="Why this path: what was compiled, or why it could not be.")
+
+
 class Metadata(BaseModel):
     """The served model and where it came from."""
 
@@ -133,3 +142,4 @@ class Metadata(BaseModel):
     schema_source: str
     features: list[str]
     loaded_at: float
+    scoring: Scoring

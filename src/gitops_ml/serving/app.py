@@ -32,7 +32,7 @@ from gitops_ml.core.params import ServeParams
 from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.infra import model_source
 from gitops_ml.infra.model_source import LoadedModel
-from gitops_ml.serving import champion
+from gitops_ml.serving import champion, scoring
 from gitops_ml.serving.api_schema import (
     ErrorResponse,
     Health,
@@ -178,15 +178,27 @@ class ModelService:
     """The model in service: installs a loaded model, and follows the source to newer ones."""
 
     def __init__(
-        self, schema: FeatureSchema, source: Source, settings: ServeParams, metrics: Metrics
+        self,
+        schema: FeatureSchema,
+        source: Source,
+        settings: ServeParams,
+        metrics: Metrics,
+        threshold: float,
     ) -> None:
         """Serve models of `schema` (the API's contract) loaded from `source`."""
         self.contract = (schema.numeric, schema.categorical)
         self.source, self.settings, self.metrics = source, settings, metrics
+        self.threshold = threshold
         self.served: Served | None = None
         self.error: str | None = None
 
-    def install(self, model: LoadedModel) -> None:
+    def scorer(self, model: LoadedModel) -> scoring.Scorer:
+        """The path that scores `model` (compiled unless it cannot be, or serve.engine says),
+        checked at the threshold its records are labelled at."""
+        used = decision_threshold(self.settings.threshold, model.threshold, self.threshold)
+        return scoring.choose(model, used, self.settings.engine)
+
+    def install(self, model: LoadedModel, scorer: scoring.Scorer | None = None) -> None:
         """Serve `model` from now on; ValueError when it takes other features than the API."""
         if (model.schema.numeric, model.schema.categorical) != self.contract:
             raise ValueError(
@@ -194,7 +206,9 @@ class ModelService:
                 "than this server's API; deploy it with a restart"
             )
         old = self.served
-        self.served = Served(model, Categories.of(model.schema), time.time())
+        scorer = scorer or self.scorer(model)
+        self.served = Served(model, Categories.of(model.schema), time.time(), scorer)
+        scoring.report(scorer, f"{model.info.name} version {model.info.version}")
         self.error = None
         if old is not None:
             self.metrics.model.remove(old.model.info.name, old.model.info.version)
@@ -207,7 +221,9 @@ class ModelService:
             served = self.served
             if served is not None and served.model.info.version == ref.version:
                 return
-            self.install(await asyncio.to_thread(self.source.load, ref))
+            model = await asyncio.to_thread(self.source.load, ref)
+            # Deriving and checking the compiled path takes a moment: off the event loop.
+            self.install(model, await asyncio.to_thread(self.scorer, model))
             self.metrics.reloads.labels("loaded").inc()
             log.info("serving %s version %s", ref.name, ref.version)
         except Exception as exc:  # keep serving the old model; report why on /ready
@@ -333,6 +349,7 @@ def _add_status(app: FastAPI, service: ModelService, metrics: Metrics, threshold
                 "schema_source": info.schema_source,
                 "features": served.model.schema.features,
                 "loaded_at": served.loaded_at,
+                "scoring": {"engine": served.scorer.engine, "reason": served.scorer.reason},
             }
         )
 
@@ -383,7 +400,7 @@ def create_app(
     """
     record = record_model(schema)
     metrics = Metrics()
-    service = ModelService(schema, source, settings, metrics)
+    service = ModelService(schema, source, settings, metrics, threshold)
     batcher = Batcher(lambda: service.served, metrics, settings.max_batch_rows)
 
     @contextlib.asynccontextmanager

@@ -23,7 +23,6 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemaining
 from gitops_ml.core.errors import DataError, UserError
 from gitops_ml.core.formats import TableKind, require_table
 from gitops_ml.core.formats import table_kind as kind_of
-from gitops_ml.core.model import positive_proba
 from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.core.table import Table, clean
 from gitops_ml.infra import failpoints, model_source
@@ -37,7 +36,7 @@ from gitops_ml.infra.tables import (
     read_columns,
     size_for_progress,
 )
-from gitops_ml.serving import champion, records
+from gitops_ml.serving import champion, records, scoring
 
 SHOWN = 5
 
@@ -49,12 +48,20 @@ class Scored:
     rows: int
     model_name: str
     model_version: str
+    engine: str  # which path scored: the compiled model or scikit-learn
 
 
 def model_frame(
-    frame: pd.DataFrame, schema: FeatureSchema, path: Path, lines: CsvLines | None = None
+    frame: pd.DataFrame,
+    schema: FeatureSchema,
+    path: Path,
+    lines: CsvLines | None = None,
+    text: bool = True,
 ) -> pd.DataFrame:
-    """Clean and check one chunk, returning the model's input; DataError names bad rows."""
+    """Clean and check one chunk, returning the model's input; DataError names bad rows.
+
+    Categories come as text, or as `category` with `text` False (`records.model_input`).
+    """
     table = Table(frame=clean(frame[schema.features]), path=path, lines=lines)
     cleaned = table.frame
     typed: dict[str, Any] = {}
@@ -76,7 +83,7 @@ def model_frame(
         raise DataError("\n".join([head, *problems]))
     for col in schema.categorical:
         typed[col] = cleaned[col]
-    return records.model_input(pd.DataFrame(typed, index=cleaned.index), schema)
+    return records.model_input(pd.DataFrame(typed, index=cleaned.index), schema, text)
 
 
 def score_chunk(
@@ -86,10 +93,15 @@ def score_chunk(
     id_column: str | None,
     path: Path,
     lines: CsvLines | None = None,
+    scorer: scoring.Scorer | None = None,
 ) -> pd.DataFrame:
-    """Scores of one chunk: the id column (if any), probability and label."""
+    """Scores of one chunk: the id column (if any), probability and label.
+
+    `scorer` computes the probabilities (default: the model's scikit-learn pipeline).
+    """
     schema = model.schema
-    proba = positive_proba(model.pipeline, model_frame(frame, schema, path, lines))
+    scorer = scorer or scoring.sklearn_scorer(model.pipeline, schema, "")
+    proba = scorer.proba(model_frame(frame, schema, path, lines, text=not scorer.compiled))
     out = pd.DataFrame(index=frame.index)
     if id_column is not None:
         out[id_column] = frame[id_column]
@@ -140,11 +152,12 @@ def score_file(
     chunk_rows: int,
     advance: Callable[[int], None] = lambda _: None,
     id_required: bool = False,
+    scorer: scoring.Scorer | None = None,
 ) -> int:
     """Score `source` into `dest` chunk by chunk; return the number of rows.
 
     The id column is copied when the file has it; with `id_required` (named by the user) a file
-    without it is an error.
+    without it is an error. `scorer` computes the probabilities (default: scikit-learn).
     """
     try:
         columns = read_columns(source)
@@ -177,7 +190,8 @@ def score_file(
             for chunk in read_chunks(source, wanted, chunk_rows):
                 if chunk.frame.empty:
                     continue  # a header without rows reads as one empty chunk
-                writer.write(score_chunk(chunk.frame, model, threshold, keep_id, source, lines))
+                scored = score_chunk(chunk.frame, model, threshold, keep_id, source, lines, scorer)
+                writer.write(scored)
                 rows += len(chunk.frame)
                 advance(chunk.progress)
                 failpoints.reached("predict-chunk")
@@ -198,12 +212,14 @@ def run(
     chunk_rows: int = 50_000,
     id_column: str | None = None,
     progress: bool = True,
+    engine: str = "auto",
     threshold_override: float | None = None,
 ) -> Scored:
     """Load the model at `uri` and score `source` into `dest` (written atomically).
 
-    Records are labelled at `threshold_override` (serve.threshold) when set, else at the
-    threshold stored with the model, else at `threshold`.
+    `engine` is serve.engine: `auto` scores with the compiled model when it passes the fidelity
+    check, `sklearn` with scikit-learn. Records are labelled at `threshold_override`
+    (serve.threshold) when set, else at the threshold stored with the model, else at `threshold`.
     """
     require_table(source, "--input")
     kind = require_table(dest, "--output")
@@ -211,6 +227,10 @@ def run(
         raise DataError(f"{source}: file not found")
     _check_output(source, dest)
     model = model_source.load(champion.resolve(uri), schema_path=schema_path)
+    used = records.decision_threshold(threshold_override, model.threshold, threshold)
+    scorer = scoring.choose(model, used, engine)
+    if not scorer.compiled:
+        scoring.report(scorer, f"{model.info.name} {model.info.version}")
     ids = id_column or model.schema.id_column
     total = size_for_progress(source)
     bar = Progress(
@@ -232,11 +252,12 @@ def run(
             source,
             tmp,
             kind=kind,
-            threshold=records.decision_threshold(threshold_override, model.threshold, threshold),
+            threshold=used,
             id_column=ids,
             chunk_rows=chunk_rows,
             advance=lambda done: bar.update(task, completed=done),
             id_required=id_column is not None,
+            scorer=scorer,
         )
 
     with bar:
@@ -244,7 +265,12 @@ def run(
             write_atomic(dest, write)
         except OSError as exc:  # the output's place: no room, no permission
             raise UserError(f"--output {dest}: cannot be written: {exc.strerror or exc}") from None
-    return Scored(rows=rows, model_name=model.info.name, model_version=model.info.version)
+    return Scored(
+        rows=rows,
+        model_name=model.info.name,
+        model_version=model.info.version,
+        engine=scorer.engine,
+    )
 
 
 def _check_output(source: Path, dest: Path) -> None:

@@ -15,9 +15,9 @@ import numpy as np
 import sklearn
 from threadpoolctl import threadpool_limits
 
-from gitops_ml.core.model import positive_proba
 from gitops_ml.infra.model_source import LoadedModel, ModelRef
-from gitops_ml.serving.records import Categories, frame_from_records
+from gitops_ml.serving.records import Categories, columns_from_records
+from gitops_ml.serving.scoring import Scorer
 from gitops_ml.serving.telemetry import Metrics
 
 
@@ -41,6 +41,7 @@ class Served:
     model: LoadedModel
     categories: Categories
     loaded_at: float
+    scorer: Scorer
 
 
 class Batcher:
@@ -106,14 +107,13 @@ class Batcher:
         served = self._current()
         if served is None:
             raise NotReadyError
-        schema = served.model.schema
-        frame = frame_from_records(rows, schema)
-        proba = positive_proba(served.model.pipeline, frame)
+        columns = columns_from_records(rows, served.model.schema)
+        proba = served.scorer.proba(columns)
         self._metrics.batch_rows.observe(len(rows))
         self._metrics.records.inc(len(rows))
         for value in proba:
             self._metrics.scores.observe(float(value))
-        for feature, count in served.categories.unseen(frame).items():
+        for feature, count in served.categories.unseen(columns).items():
             self._metrics.unseen.labels(feature).inc(count)
         return proba, served
 

@@ -28,29 +28,50 @@ def _text(value: Any) -> Any:
     return np.nan if label is None else label
 
 
-def frame_from_records(records: Sequence[Mapping[str, Any]], schema: FeatureSchema) -> pd.DataFrame:
-    """The model's input frame for validated records (mappings of feature name to value)."""
-    columns: dict[str, Any] = {}
+def columns_from_records(
+    records: Sequence[Mapping[str, Any]], schema: FeatureSchema
+) -> dict[str, np.ndarray]:
+    """The model's input columns for validated records, as arrays: what a frame would hold."""
+    columns: dict[str, np.ndarray] = {}
     for col in schema.numeric:
         # numpy turns None into NaN for a float array.
         columns[col] = np.array([r[col] for r in records], dtype=np.float64)
     for col in schema.categorical:
+        columns[col] = np.array([_text(r[col]) for r in records], dtype=object)
+    return columns
+
+
+def frame_from_columns(
+    columns: Mapping[str, Any] | pd.DataFrame, schema: FeatureSchema
+) -> pd.DataFrame:
+    """The model's input frame of `columns_from_records`' arrays."""
+    data: dict[str, Any] = {col: columns[col] for col in schema.numeric}
+    for col in schema.categorical:
         # Kept as object: pandas would convert text to Arrow strings, and the model's encoders
         # straight back, which costs more than the rest of building the frame.
-        values = np.array([_text(r[col]) for r in records], dtype=object)
-        columns[col] = pd.Series(values, dtype=object, copy=False)
-    return pd.DataFrame(columns, columns=schema.features, copy=False)
+        data[col] = pd.Series(columns[col], dtype=object, copy=False)
+    return pd.DataFrame(data, columns=schema.features, copy=False)
 
 
-def model_input(frame: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
-    """The feature columns of a typed, cleaned frame as the model takes them (a new frame)."""
+def frame_from_records(records: Sequence[Mapping[str, Any]], schema: FeatureSchema) -> pd.DataFrame:
+    """The model's input frame for validated records (mappings of feature name to value)."""
+    return frame_from_columns(columns_from_records(records, schema), schema)
+
+
+def model_input(frame: pd.DataFrame, schema: FeatureSchema, text: bool = True) -> pd.DataFrame:
+    """The feature columns of a typed, cleaned frame as the model takes them (a new frame).
+
+    Categorical columns hold each value's label as text, or with `text` False as `category`
+    of the same labels (what the compiled path reads, sparing a conversion per value).
+    """
     columns: dict[str, Any] = {}
     for col in schema.numeric:
         columns[col] = frame[col].to_numpy(dtype=np.float64, na_value=np.nan)
     for col in schema.categorical:
         # Each value's label, as prepare gave it to training, as text with NaN for missing (what
         # the imputer takes for missing).
-        columns[col] = as_category(frame[col]).astype(TEXT)
+        labelled = as_category(frame[col])
+        columns[col] = labelled.astype(TEXT) if text else labelled
     return pd.DataFrame(columns, columns=schema.features, index=frame.index, copy=False)
 
 
@@ -81,13 +102,14 @@ class Categories:
         """Known categories of a schema (features without a list are not counted)."""
         return cls({col: frozenset(schema.categories[col]) for col in schema.categories})
 
-    def unseen(self, frame: pd.DataFrame) -> dict[str, int]:
-        """Number of present values per feature that training never saw (zeros left out)."""
+    def unseen(self, columns: Mapping[str, Any] | pd.DataFrame) -> dict[str, int]:
+        """Number of present values per feature that training never saw (zeros left out), in
+        a frame or a mapping of column arrays."""
         out: dict[str, int] = {}
         for col, known in self.known.items():
-            if col not in frame.columns:
+            if col not in columns:
                 continue
-            count = _count_unseen(frame[col].to_numpy(), known)
+            count = _count_unseen(np.asarray(columns[col]), known)
             if count:
                 out[col] = count
         return out

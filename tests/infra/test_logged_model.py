@@ -1,0 +1,68 @@
+"""The model `train` logs: its saved file copied as it is, in a directory MLflow serves.
+
+Against a real SQLite tracking store, with the model logged as `train` logs it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow.artifacts
+import mlflow.pyfunc
+import numpy as np
+import pytest
+import yaml
+
+from gitops_ml.infra import model_source, tracking
+from gitops_ml.infra.files import sha256_bytes
+from gitops_ml.infra.logged_model import MODEL_FILE, requirements
+from gitops_ml.infra.model_files import trusted_names
+
+from ..support.serving import Trained
+
+
+@pytest.fixture
+def logged(trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The session's model logged as `train` logs it, in a fresh store; its model URI."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.chdir(tmp_path)
+    run_id = tracking.log_training(
+        pipeline=trained.pipeline,
+        model_path=trained.model_path,
+        example=trained.test[list(trained.schema.features)].head(5),
+        params=trained.params,
+        data_files=[],
+        trusted_types=trusted_names(),
+        schema=trained.schema,
+    )
+    return f"runs:/{run_id}/model"
+
+
+def test_the_logged_file_is_the_saved_file(trained: Trained, logged: str) -> None:
+    """The model is not serialised again: the logged file has the saved file's bytes."""
+    fetched = model_source.fetch(logged)
+    assert fetched.sha256 == sha256_bytes(trained.model_path.read_bytes())
+    assert fetched.meta.flavors["sklearn"]["serialization_format"] == "skops"
+    assert fetched.meta.flavors["sklearn"]["pickled_model"] == MODEL_FILE
+    assert fetched.meta.signature.inputs.input_names() == list(trained.schema.features)
+
+
+def test_mlflow_s_own_loader_serves_it(
+    trained: Trained, logged: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow's pyfunc loader (what `mlflow models serve` runs) loads the logged model with the
+    allow-list the MLmodel lists, and it scores as the file does; the requirements are the
+    listed pins."""
+    # As in a fresh `mlflow models serve` process: the package switches MLflow's loaders off
+    # in its own processes (model_source), and this one has loaded models before.
+    monkeypatch.setenv(tracking.NO_PICKLE_ENV, "true")
+    local = Path(mlflow.artifacts.download_artifacts(logged, dst_path=str(tmp_path / "dl")))
+    assert (local / "requirements.txt").read_text().split() == requirements()
+    env = yaml.safe_load((local / "python_env.yaml").read_text())
+    assert env["dependencies"] == ["-r requirements.txt"]
+    served = mlflow.pyfunc.load_model(str(local))
+    x = trained.test[list(trained.schema.features)].head(20)
+    x = x.astype(dict.fromkeys(trained.schema.categorical, object))  # text, as JSON sends it
+    np.testing.assert_array_equal(served.predict(x), trained.pipeline.predict(x))
