@@ -1,6 +1,6 @@
-"""The model `train` logs: its saved file copied as it is, in a directory MLflow serves.
+"""The model the pipeline logs: its saved file copied as it is, in a directory MLflow serves.
 
-Against a real SQLite tracking store, with the model logged as `train` logs it.
+Against a real SQLite tracking store, with the model logged as `evaluate` logs a new model.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ..support.serving import Trained
 
 @pytest.fixture
 def logged(trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The session's model logged as `train` logs it, in a fresh store; its model URI."""
+    """The session's model logged as the pipeline logs it, in a fresh store; its model URI."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -66,3 +66,39 @@ def test_mlflow_s_own_loader_serves_it(
     x = trained.test[list(trained.schema.features)].head(20)
     x = x.astype(dict.fromkeys(trained.schema.categorical, object))  # text, as JSON sends it
     np.testing.assert_array_equal(served.predict(x), trained.pipeline.predict(x))
+
+
+def test_evaluation_logs_a_new_model_once_and_adds_to_its_run(
+    trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`evaluate` logs a model that has no run yet (params, model, metrics); evaluating the same
+    model file again adds its metrics to that run instead of logging the model twice."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.chdir(tmp_path)
+
+    def evaluated(metrics: dict[str, float]) -> str:
+        return tracking.log_evaluation(
+            pipeline=trained.pipeline,
+            model_path=trained.model_path,
+            example=trained.test[list(trained.schema.features)].head(5),
+            params=trained.params,
+            data_files=[],
+            trusted_types=trusted_names(),
+            schema=trained.schema,
+            metrics=metrics,
+            figures=[],
+        )
+
+    first = evaluated({"roc_auc": 0.8})
+    again = evaluated({"roc_auc": 0.7})
+    assert again == first
+    client = tracking.client()
+    runs = client.search_runs(
+        [client.get_experiment_by_name(trained.params.mlflow.experiment).experiment_id]
+    )
+    assert [r.info.run_id for r in runs] == [first]
+    assert runs[0].data.metrics["roc_auc"] == 0.7
+    assert runs[0].data.params["seed"] == str(trained.params.seed)
+    fetched = model_source.fetch(f"runs:/{first}/model")
+    assert fetched.sha256 == sha256_bytes(trained.model_path.read_bytes())
