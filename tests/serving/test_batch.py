@@ -197,3 +197,35 @@ def test_without_a_champion_predict_and_serve_say_what_to_do(
     assert done.returncode == 1
     assert "Promote a model first" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_compiled_path_that_disagrees_on_the_files_first_rows_falls_back(
+    trained: Trained,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The fidelity check at load scores made-up records; before a file is scored, both paths
+    score its first rows too. A compiled path off by more than FIDELITY there (as a converter
+    bug on real data would be) leaves the file to scikit-learn, and the run says so."""
+    from gitops_ml.serving import scoring
+
+    _input(trained, tmp_path / "in.parquet")
+    args = {"threshold": 0.5, "schema_path": trained.schema_path, "progress": False}
+    honest = predict.run(
+        str(trained.model_path), tmp_path / "in.parquet", tmp_path / "honest.parquet", **args
+    )
+    assert honest.engine == scoring.COMPILED
+
+    right = scoring.derive(trained.pipeline, trained.schema)
+    off = scoring.Scorer(right.engine, right.reason, lambda c: right.proba(c) + 10 * FIDELITY)
+    monkeypatch.setattr(scoring, "choose", lambda *_, **__: off)
+    done = predict.run(
+        str(trained.model_path), tmp_path / "in.parquet", tmp_path / "out.parquet", **args
+    )
+    assert done.engine == scoring.SKLEARN
+    assert "fidelity check on the first rows of in.parquet failed" in caplog.text
+    assert "probabilities differ from scikit-learn's by up to 0.0001" in caplog.text
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    want = trained.pipeline.predict_proba(trained.test[trained.schema.features])[:, 1]
+    np.testing.assert_allclose(out["probability"], want, rtol=0, atol=1e-12)

@@ -39,6 +39,8 @@ from gitops_ml.infra.tables import (
 from gitops_ml.serving import champion, records, scoring
 
 SHOWN = 5
+# Rows of the input's start that both paths score before the compiled one scores the file.
+SPOT_CHECK_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -228,7 +230,7 @@ def run(
     _check_output(source, dest)
     model = model_source.load(champion.resolve(uri), schema_path=schema_path)
     used = records.decision_threshold(threshold_override, model.threshold, threshold)
-    scorer = scoring.choose(model, used, engine)
+    scorer = spot_checked(scoring.choose(model, used, engine), model, source, used)
     if not scorer.compiled:
         scoring.report(scorer, f"{model.info.name} {model.info.version}")
     ids = id_column or model.schema.id_column
@@ -271,6 +273,37 @@ def run(
         model_version=model.info.version,
         engine=scorer.engine,
     )
+
+
+def spot_checked(
+    scorer: scoring.Scorer, model: LoadedModel, source: Path, threshold: float
+) -> scoring.Scorer:
+    """`scorer`, or scikit-learn when the compiled path disagrees with it on the input's first
+    SPOT_CHECK_ROWS rows (the fidelity check at load scored made-up records; these are real).
+
+    A start that cannot be read or checked is left for the scoring itself to report.
+    """
+    if not scorer.compiled:
+        return scorer
+    try:
+        # The reader is dropped (and its file closed) as soon as the first chunk is out.
+        first = next(read_chunks(source, list(model.schema.features), SPOT_CHECK_ROWS)).frame
+        codes = model_frame(first, model.schema, source, text=False)
+        text = model_frame(first, model.schema, source, text=True)
+        reference = scoring.sklearn_scorer(model.pipeline, model.schema, "")
+        want = reference.proba(text)
+    except (DataError, KeyError, StopIteration, *READ_ERRORS):
+        return scorer
+    if first.empty:
+        return scorer
+    try:
+        why = scoring.disagreement(scorer.proba(codes), want, threshold)
+    except Exception as exc:  # a failure of the compiled path must not stop the run
+        why = f"the compiled path failed: {type(exc).__name__}: {exc}"
+    if why is None:
+        return scorer
+    reason = f"fidelity check on the first rows of {source.name} failed: {why}"
+    return scoring.sklearn_scorer(model.pipeline, model.schema, reason)
 
 
 def _check_output(source: Path, dest: Path) -> None:

@@ -158,7 +158,12 @@ def _thresholds(estimator: Any) -> dict[int, list[float]]:
 
 def mismatch(compiled: Scorer, reference: Scorer, columns: Columns, threshold: float) -> str | None:
     """Why `compiled` does not reproduce `reference` on `columns`, or None when it does."""
-    got, want = compiled.proba(columns), reference.proba(columns)
+    return disagreement(compiled.proba(columns), reference.proba(columns), threshold)
+
+
+def disagreement(got: np.ndarray, want: np.ndarray, threshold: float) -> str | None:
+    """How probabilities `got` differ from scikit-learn's `want` beyond FIDELITY or in a label
+    at `threshold`; None when they agree."""
     if got.shape != want.shape or not np.isfinite(got).all():
         return "the compiled path gives no finite probability for some rows"
     worst = float(np.max(np.abs(got - want))) if len(got) else 0.0
