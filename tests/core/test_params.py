@@ -56,6 +56,17 @@ def test_wrong_type_is_named(tmp_path: Path) -> None:
     assert "'many'" in str(err.value)
 
 
+def test_a_bootstrap_count_that_would_run_for_hours_is_refused(tmp_path: Path) -> None:
+    """The resamples are bounded: a typo of a few zeros is an error, not a stage that hangs."""
+    assert (
+        load_params(_write(tmp_path, {"evaluate.bootstrap": 10_000})).evaluate.bootstrap == 10_000
+    )
+    with pytest.raises(ParamsError) as err:
+        load_params(_write(tmp_path, {"evaluate.bootstrap": 2_000_000}))
+    assert "evaluate.bootstrap" in str(err.value)
+    assert "10000" in str(err.value)
+
+
 @pytest.mark.parametrize(
     ("key", "value", "where"),
     [

@@ -158,7 +158,11 @@ class EvaluateParams(_Section):
         default=0.5, gt=0, lt=1, description="Probability at or above which a row is positive."
     )
     bootstrap: int = Field(
-        default=200, ge=10, description="Bootstrap resamples for the standard errors."
+        default=200,
+        ge=10,
+        le=10_000,
+        description="Bootstrap resamples for the standard errors (at 10,000 an error is known "
+        "to within about 1% of itself; more would only cost time).",
     )
     top_features: int = Field(
         default=10, ge=1, description="Number of features in the importance report."
