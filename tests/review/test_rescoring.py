@@ -130,6 +130,22 @@ def test_missing_or_unreadable_files_are_problems_not_crashes(
     assert feature in broken.problem
 
 
+def test_evaluate_settings_the_judge_cannot_use_are_a_problem_not_a_crash(project: Path) -> None:
+    """The branch's params.yaml is data to the judge: a bootstrap count that would run for hours,
+    a threshold outside (0, 1) or a negative seed fails the gate with what is wrong."""
+    params, metrics, held_out = _read(project)
+    for change, named in (
+        ({"evaluate": {**params["evaluate"], "bootstrap": 10**9}}, "bootstrap"),
+        ({"evaluate": {**params["evaluate"], "threshold": 1.5}}, "threshold"),
+        ({"seed": -1}, "seed -1 is negative"),
+    ):
+        found = rescore(project, {**params, **change}, metrics, held_out)
+        assert found.done is False
+        assert found.problem is not None
+        assert found.problem.startswith("its params.yaml's evaluate settings or seed are not valid")
+        assert named in found.problem
+
+
 def test_judged_side_is_unchanged_when_nothing_was_rescored() -> None:
     """A re-scoring that could not be done leaves the branch's own figures in place."""
     side = Side(sha="0" * 40, metrics={"roc_auc": 0.9}, params={})

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from gitops_ml.core import predictions
 from gitops_ml.core.errors import DataError, ModelError
@@ -89,6 +90,11 @@ class Rescoring:
         }
 
 
+def _brief(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return "; ".join(lines[:3])
+
+
 def _evaluate_settings(params: Mapping[str, Any] | None) -> tuple[EvaluateParams, int]:
     raw = dict((params or {}).get("evaluate") or {})
     defaults = EvaluateParams()
@@ -97,7 +103,10 @@ def _evaluate_settings(params: Mapping[str, Any] | None) -> tuple[EvaluateParams
         bootstrap=int(raw.get("bootstrap", defaults.bootstrap)),
         slices=[str(c) for c in raw.get("slices") or []],
     )
-    return settings, int((params or {}).get("seed", 0))
+    seed = int((params or {}).get("seed", 0))
+    if seed < 0:
+        raise ValueError(f"seed {seed} is negative")
+    return settings, seed
 
 
 def metric_differences(reported: Mapping[str, Any], recomputed: Mapping[str, Any]) -> list[str]:
@@ -195,7 +204,11 @@ def rescore(
     from gitops_ml.core.model import scored_split
     from gitops_ml.infra.model_files import load_model
 
-    settings, seed = _evaluate_settings(params)
+    try:
+        settings, seed = _evaluate_settings(params)
+    except (ValidationError, AttributeError, TypeError, ValueError) as exc:  # read as data
+        problem = f"its params.yaml's evaluate settings or seed are not valid: {_brief(exc)}"
+        return found(problem=problem)
     if not (root / MODEL).is_file():
         return found(problem=f"{MODEL} is not among the branch's files")
     try:
