@@ -16,7 +16,6 @@ import yaml
 from gitops_ml.infra import model_source, tracking
 from gitops_ml.infra.files import sha256_bytes
 from gitops_ml.infra.logged_model import MODEL_FILE, requirements
-from gitops_ml.infra.model_files import trusted_names
 
 from ..support.serving import Trained
 
@@ -28,15 +27,7 @@ def logged(trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     monkeypatch.chdir(tmp_path)
-    run_id = tracking.log_training(
-        pipeline=trained.pipeline,
-        model_path=trained.model_path,
-        example=trained.test[list(trained.schema.features)].head(5),
-        params=trained.params,
-        data_files=[],
-        trusted_types=trusted_names(),
-        schema=trained.schema,
-    )
+    run_id = tracking.log_training(**trained.log_args())
     return f"runs:/{run_id}/model"
 
 
@@ -78,17 +69,7 @@ def test_evaluation_logs_a_new_model_once_and_adds_to_its_run(
     monkeypatch.chdir(tmp_path)
 
     def evaluated(metrics: dict[str, float]) -> str:
-        return tracking.log_evaluation(
-            pipeline=trained.pipeline,
-            model_path=trained.model_path,
-            example=trained.test[list(trained.schema.features)].head(5),
-            params=trained.params,
-            data_files=[],
-            trusted_types=trusted_names(),
-            schema=trained.schema,
-            metrics=metrics,
-            figures=[],
-        )
+        return tracking.log_evaluation(**trained.log_args(), metrics=metrics, figures=[])
 
     first = evaluated({"roc_auc": 0.8})
     again = evaluated({"roc_auc": 0.7})

@@ -14,23 +14,14 @@ import yaml
 
 from gitops_ml.core.errors import ModelError
 from gitops_ml.infra import lineage, model_source, tracking
-from gitops_ml.infra.model_files import trusted_names
 from gitops_ml.release.registry import ModelRegistry
 
 from ..support.serving import Trained
 
 
 def _logged(trained: Trained) -> str:
-    """Log the session's model as `train` does; its run id."""
-    return tracking.log_training(
-        pipeline=trained.pipeline,
-        model_path=trained.model_path,
-        example=trained.test[list(trained.schema.features)].head(5),
-        params=trained.params,
-        data_files=[],
-        trusted_types=trusted_names(),
-        schema=trained.schema,
-    )
+    """Log the session's model as the pipeline does; its run id."""
+    return tracking.log_training(**trained.log_args())
 
 
 def test_a_registered_version_is_checked_against_its_recorded_hash(

@@ -47,6 +47,18 @@ class Trained:
     def schema_path(self) -> Path:
         return self.root / "data" / "prepared" / "schema.json"
 
+    def log_args(self, data_files: list[Path] | None = None) -> dict[str, Any]:
+        """The model as the pipeline logs it: the arguments of `tracking.log_training`."""
+        return {
+            "pipeline": self.pipeline,
+            "model_path": self.model_path,
+            "example": self.test[list(self.schema.features)].head(5),
+            "params": self.params,
+            "data_files": data_files or [],
+            "trusted_types": trusted_names(),
+            "schema": self.schema,
+        }
+
     def records(self, n: int) -> list[dict[str, Any]]:
         """The first n test rows as JSON-ready records (id included)."""
         cols = [ID, *self.schema.features]
@@ -205,19 +217,12 @@ def tracking(uri: str) -> Iterator[None]:
 
 
 def register(model: Trained, server: MlflowServer, alias: str = "champion") -> str:
-    """Log `model` as gitops-ml train does, register a new version, point `alias` at it."""
+    """Log `model` as the pipeline does, register a new version, point `alias` at it."""
     from mlflow import MlflowClient
 
     with tracking(server.uri):
-        run_id = track.log_training(
-            pipeline=model.pipeline,
-            model_path=model.model_path,
-            example=model.test[list(model.schema.features)].head(5),
-            params=model.params,
-            data_files=[model.root / "data" / "prepared" / "train.parquet"],
-            trusted_types=trusted_names(),
-            schema=model.schema,
-        )
+        train_split = model.root / "data" / "prepared" / "train.parquet"
+        run_id = track.log_training(**model.log_args([train_split]))
         import mlflow
 
         client = MlflowClient(tracking_uri=server.uri, registry_uri=server.uri)
