@@ -90,20 +90,25 @@ class Rescoring:
         }
 
 
-def _brief(exc: Exception) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return "; ".join(lines[:3])
+# The evaluate settings re-scoring uses; a branch may add others, which the judge ignores.
+_EVALUATE_KEYS = ("threshold", "bootstrap", "slices")
 
 
 def _evaluate_settings(params: Mapping[str, Any] | None) -> tuple[EvaluateParams, int]:
-    raw = dict((params or {}).get("evaluate") or {})
-    defaults = EvaluateParams()
-    settings = EvaluateParams(
-        threshold=float(raw.get("threshold", defaults.threshold)),
-        bootstrap=int(raw.get("bootstrap", defaults.bootstrap)),
-        slices=[str(c) for c in raw.get("slices") or []],
-    )
-    seed = int((params or {}).get("seed", 0))
+    """The branch's evaluate settings and seed, read as data and checked by the same model as
+    params.yaml; ValueError naming the key when one is not valid."""
+    raw = (params or {}).get("evaluate") or {}
+    if not isinstance(raw, Mapping):
+        raise ValueError("evaluate: expected a mapping")
+    try:
+        settings = EvaluateParams.model_validate({k: raw[k] for k in _EVALUATE_KEYS if k in raw})
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        key = ".".join(str(part) for part in problem["loc"])
+        raise ValueError(f"evaluate.{key}: {problem['msg']}") from None
+    seed = (params or {}).get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"seed: expected an integer, got {seed!r}")
     if seed < 0:
         raise ValueError(f"seed {seed} is negative")
     return settings, seed
@@ -206,9 +211,8 @@ def rescore(
 
     try:
         settings, seed = _evaluate_settings(params)
-    except (ValidationError, AttributeError, TypeError, ValueError) as exc:  # read as data
-        problem = f"its params.yaml's evaluate settings or seed are not valid: {_brief(exc)}"
-        return found(problem=problem)
+    except ValueError as exc:
+        return found(problem=f"its params.yaml's evaluate settings or seed are not valid: {exc}")
     if not (root / MODEL).is_file():
         return found(problem=f"{MODEL} is not among the branch's files")
     try:
