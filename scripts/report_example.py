@@ -1,8 +1,8 @@
 """`make report-example`: the report of a real pull request on the default data, for the docs.
 
 In a temporary clone of the committed project, a branch changes one param (CHANGE below),
-reproduces the pipeline, commits, and runs `gitops-ml report --base main --rescore` (the report
-as the judge in CI writes it).
+reproduces the pipeline, commits, and runs `gitops-ml report --base main --rescore --figures`
+(the report as the judge in CI writes it).
 The report, its JSON and PNGs are copied to docs/example-report/. A test makes the same
 change from the same commit and checks that the code still writes this exact report.
 """
@@ -92,8 +92,8 @@ def main() -> int:
         _run(["git", "add", "-A"], repo, env)
         _run(["git", "commit", "-q", "-m", f"Change {CHANGE[0]}"], repo, env)
         out = Path(tmp) / "report"
-        # --rescore: the report as the judge in CI writes it, re-scoring the model.
-        cmd = ["gitops-ml", "report", "--base", "main", "--rescore", "--out", str(out)]
+        # The report as the judge in CI writes it: re-scoring the model, drawing the PNGs.
+        cmd = ["gitops-ml", "report", "--base", "main", "--rescore", "--figures", "--out", str(out)]
         _run(cmd, repo, env)
         shutil.rmtree(args.out, ignore_errors=True)
         shutil.copytree(out, args.out)

@@ -106,12 +106,17 @@ def test_improving_branch_passes_and_is_the_documented_example(
     assert any(d.startswith("roc_auc: ") for d in repro["metric_differences"])
     assert repro["fix"] == "commit `dvc.lock` and `eval/`"
     assert stale["reason"].startswith("dvc.lock and eval/ are reproduced here but not committed")
+    # A local report draws no PNGs unless asked: its markdown shows the curves as Mermaid charts.
+    assert not list((tmp_path / "stale").glob("*.png"))
+    assert stale["figures"] == []
     # A reproduced dvc.lock and eval/ are judged above, not listed as the branch's own edits.
     assert stale["branch"]["uncommitted_changes"] == []
 
     head_sha = _commit(repo, tool_env, "commit the reproduced results")
     out = tmp_path / "report"
-    done, report = _report(repo, tool_env, out, "--base", "main", "--check", "--rescore")
+    done, report = _report(
+        repo, tool_env, out, "--base", "main", "--check", "--rescore", "--figures"
+    )
     assert done.returncode == 0, done.stdout
     assert report["passed"] is True
     assert (report["base"]["sha"], report["branch"]["sha"]) == (base_sha, head_sha)
@@ -150,6 +155,9 @@ def test_improving_branch_passes_and_is_the_documented_example(
     assert judged["rescoring"]["reported_differences"] == []
     assert judged["reproducibility"]["ok"] is True
     assert judged["data"] == report["data"]
+    # The judge draws the PNGs for the run's artifact without being asked.
+    assert judged["figures"] == ["roc.png", "prc.png", "calibration.png"]
+    assert all((tmp_path / "judged" / name).is_file() for name in judged["figures"])
 
     # docs/example-report is this same pull request: the code must still write it verbatim.
     example = json.loads((EXAMPLE / "report.json").read_text())

@@ -19,7 +19,7 @@ from gitops_ml.commands.app import (
 
 @app.command()
 def report(
-    out: Annotated[Path, typer.Option(help="Directory for report.md, report.json and PNGs.")],
+    out: Annotated[Path, typer.Option(help="Directory for report.md, report.json and any PNGs.")],
     base: Annotated[
         str | None,
         typer.Option(
@@ -57,6 +57,16 @@ def report(
             "it through the strict loader, recompute the metrics, check eval/predictions.csv.",
         ),
     ] = False,
+    figures: Annotated[
+        bool | None,
+        typer.Option(
+            "--figures/--no-figures",
+            help="Draw the base and branch curves as PNG beside the report (roc, prc, "
+            "calibration); default: when judging (--branch-dir) or in CI. report.md shows them "
+            "as Mermaid charts either way.",
+            show_default=False,
+        ),
+    ] = None,
     eval_dir: Annotated[
         Path, typer.Option("--eval", help="Directory written by `evaluate`.")
     ] = Path("eval"),
@@ -64,19 +74,30 @@ def report(
 ) -> None:
     """Compare this workspace (or a packed reproduction) with a base revision: metrics,
     params, data, curves, and the base's gate."""
-    from gitops_ml.review import report as stage
+    from gitops_ml.infra import git
+    from gitops_ml.review import reproducibility
 
-    settings = read_params(params)
-    result = stage.run(
-        out,
-        settings,
-        base_rev=base,
-        head_rev=head,
-        branch_dir=branch_dir,
-        eval_dir=eval_dir,
-        params_path=params,
-        rescore=rescore,
-    )
+    # `dvc status` (about 0.4 s) starts before the report's libraries load, and runs meanwhile.
+    root = git.top_level(Path.cwd()) if branch_dir is None else None
+    status = reproducibility.start_dvc_status(root) if root is not None else None
+    try:
+        from gitops_ml.review import report as stage
+
+        settings = read_params(params)
+        result = stage.run(
+            out,
+            settings,
+            base_rev=base,
+            head_rev=head,
+            branch_dir=branch_dir,
+            eval_dir=eval_dir,
+            params_path=params,
+            rescore=rescore,
+            figures=figures,
+            started_status=status,
+        )
+    finally:
+        reproducibility.stop_dvc_status(status)
     verdict = "passed" if result.passed else "FAILED"
     typer.echo(f"{verdict}: {result.reason}")
     typer.echo(f"report → {out / 'report.md'}")

@@ -1,19 +1,20 @@
 """The pull-request report: this workspace against a base revision, with the gate's verdict.
 
 `run` reads both sides (the base from git, never checked out), asks `dvc status` meanwhile,
-draws the overlaid curves, and writes report.json and report.md; the judgement itself is
-`verdict.build`, pure.
+draws the overlaid curves when asked (PNG, for the CI run's artifact), and writes report.json
+and report.md; the judgement itself is `verdict.build`, pure.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
 from gitops_ml.core.errors import UserError
 from gitops_ml.core.params import Params
-from gitops_ml.infra import figures, git
+from gitops_ml.infra import git
 from gitops_ml.infra.dvc_lock import LOCK
 from gitops_ml.infra.files import write_json, write_text
 from gitops_ml.review import (
@@ -31,6 +32,9 @@ OVERLAID = ("roc", "prc", "calibration")
 
 
 def _render_figures(base: Side, branch: Side, out_dir: Path) -> list[str]:
+    # matplotlib is imported only here: a report without PNGs does not pay its import.
+    from gitops_ml.infra import figures
+
     draw = {"roc": figures.roc, "prc": figures.prc, "calibration": figures.calibration}
     written = []
     for name in OVERLAID:
@@ -56,6 +60,8 @@ def run(
     params_path: Path = Path("params.yaml"),
     cwd: Path | None = None,
     rescore: bool = False,
+    figures: bool | None = None,
+    started_status: subprocess.Popen[str] | None = None,
 ) -> Report:
     """Compare the branch with `base_rev`; write report.md, report.json and PNGs to out_dir.
 
@@ -64,6 +70,9 @@ def run(
     commit whose committed dvc.lock and eval/ are checked against the branch's, and which the
     report names: in a pull request, its head (the workspace is then GitHub's test merge).
     The branch's model is re-scored by this code when judging a reproduction, or with `rescore`.
+    The overlaid curves are drawn as PNG with `figures`, by default when judging or in CI
+    (report.md always shows them as Mermaid charts). `started_status` is a `dvc status` the caller
+    started early (`reproducibility.start_dvc_status`); else it is started here.
     """
     here = (cwd or Path.cwd()).resolve()
     root = sides.repository_root(here)
@@ -80,7 +89,9 @@ def run(
     if branch_dir is not None and not source.is_dir():
         raise UserError(f"--branch-dir {branch_dir}: not a directory")
     # In the workspace, `dvc status` runs while the rest is read and drawn.
-    status_proc = reproducibility.start_dvc_status(root) if branch_dir is None else None
+    status_proc = started_status
+    if status_proc is None and branch_dir is None:
+        status_proc = reproducibility.start_dvc_status(root)
     try:
         rev = base_rev or sides.default_base(root)
         base_sha = sides.commit_sha(rev, root)
@@ -97,16 +108,18 @@ def run(
             base.predictions,
             model=rescore or branch_dir is not None,
         )
-        pngs = _render_figures(base, rescored.judged(branch), out_dir)
+        draw = in_ci if figures is None else figures
+        judged = rescored.judged(branch)
+        pngs = _render_figures(base, judged, out_dir) if draw else []
+        # The paired bootstrap needs no `dvc status`: it runs while that finishes.
+        pairs = verdict.compare_predictions(base, judged)
         status, status_error = (
             reproducibility.finish_dvc_status(status_proc)
             if branch_dir is None
             else reproduction.read_status(source)
         )
     finally:
-        if status_proc is not None and status_proc.poll() is None:
-            status_proc.kill()
-            status_proc.wait()
+        reproducibility.stop_dvc_status(status_proc)
     repro = reproducibility.assess(
         status, status_error, branch, committed_lock, committed_metrics, in_ci=in_ci
     )
@@ -131,7 +144,8 @@ def run(
         ],
         url=verdict.run_url(os.environ),
         figures=pngs,
+        pairs=pairs,
     )
     write_json(out_dir / "report.json", report.to_dict())
-    write_text(out_dir / "report.md", markdown.render(report, base, rescored.judged(branch)))
+    write_text(out_dir / "report.md", markdown.render(report, base, judged))
     return report

@@ -10,10 +10,12 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitops_ml.infra.dvc_lock import LOCK
-from gitops_ml.review.sides import Side
+
+if TYPE_CHECKING:  # a type only: the report's CLI imports this module before pandas loads
+    from gitops_ml.review.sides import Side
 
 FIX = "run `dvc repro`, then commit `dvc.lock` and `eval/`"
 COMMIT = "commit `dvc.lock` and `eval/`"
@@ -182,6 +184,13 @@ def start_dvc_status(root: Path) -> subprocess.Popen[str] | None:
         )
     except FileNotFoundError:
         return None
+
+
+def stop_dvc_status(proc: subprocess.Popen[str] | None) -> None:
+    """Kill a `dvc status` still running (its answer was not needed: the command stopped)."""
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+        proc.wait()
 
 
 def finish_dvc_status(proc: subprocess.Popen[str] | None) -> tuple[dict[str, Any] | None, str]:

@@ -193,11 +193,13 @@ def build(
     uncommitted: Sequence[str] = (),
     url: str | None = None,
     figures: Sequence[str] = (),
+    pairs: Pairs | None = None,
 ) -> Report:
     """Everything the report says, from both sides and the reproducibility checks.
 
     When the judge re-scored the branch's model (`rescoring`), the report and the gate use
     its metrics, predictions and plot data, not those the branch's own evaluation code wrote.
+    `pairs` is `compare_predictions` of the same (judged) sides when the caller has it already.
     """
     if rescoring is not None:
         branch = rescoring.judged(branch)
@@ -206,7 +208,8 @@ def build(
         raise UserError("the branch has no eval/metrics.json or params.yaml to report on")
     gates, source = select_gates(base.params, branch_gates, base.sha[:7])
     has_baseline = base.metrics is not None
-    pairs = compare_predictions(base, branch)
+    if pairs is None:
+        pairs = compare_predictions(base, branch)
     rows = pairs.pairing.rows if pairs.overall is not None else None
     changes = gate.compare(base.metrics, metrics, gates.noise_z, pairs.overall, rows)
     slice_changes = [
