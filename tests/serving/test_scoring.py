@@ -18,13 +18,13 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from gitops_ml.core.dataset import prepare
+from gitops_ml.core.encoding import NotConvertibleError, encoding_of
 from gitops_ml.core.model import build_pipeline, features
 from gitops_ml.core.params import DataParams, Params, TrainParams
 from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.infra.model_source import LoadedModel, ModelInfo
 from gitops_ml.infra.tables import read_table
 from gitops_ml.serving import scoring
-from gitops_ml.serving.encoding import NotConvertibleError, encoding_of
 from gitops_ml.serving.records import columns_from_records, model_input
 from gitops_ml.serving.scoring import FIDELITY, Scorer
 

@@ -14,6 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from gitops_ml.core import predictions
 from gitops_ml.core.curves import plot_data
+from gitops_ml.core.encoding import numpy_encoded
 from gitops_ml.core.errors import ParamsError
 from gitops_ml.core.metrics import metrics_file, rounded, scores, subsample
 from gitops_ml.core.model import features, scored_split
@@ -34,21 +35,24 @@ IMPORTANCE_MAX_ROWS = 10_000
 
 
 def importance(
-    pipeline: Pipeline, x: pd.DataFrame, y: np.ndarray, top: int, seed: int
+    pipeline: Pipeline, x: pd.DataFrame, y: np.ndarray, schema: FeatureSchema, top: int, seed: int
 ) -> list[dict[str, Any]]:
     """Permutation importance of each input column (drop in ROC AUC), the `top` largest.
 
     Measured on a seeded subsample of IMPORTANCE_MAX_ROWS rows when the test set is larger.
+    The pipeline's preprocessing is redone in numpy when that gives the same matrix bit for bit
+    (`core.encoding.numpy_encoded`): the same values, in about two thirds of the time.
     """
     if len(x) > IMPORTANCE_MAX_ROWS:
         keep = subsample(len(x), IMPORTANCE_MAX_ROWS, seed)
         x, y = x.iloc[keep], y[keep]
+    scored = numpy_encoded(pipeline, schema, x)
 
     # Hundreds of small predictions: one thread each is faster than OpenMP's start-up and
     # spinning, and collapses far less when the machine is busy.
     with threadpool_limits(limits=1):
         result = permutation_importance(
-            pipeline, x, y, scoring="roc_auc", n_repeats=5, random_state=seed, n_jobs=1
+            scored, x, y, scoring="roc_auc", n_repeats=5, random_state=seed, n_jobs=1
         )
     table = pd.DataFrame(
         {"feature": x.columns, "importance": result.importances_mean, "std": result.importances_std}
@@ -103,7 +107,7 @@ def evaluate(
     held_out = predictions.table(test[ROW_KEY], y, proba, test[_slice_columns(schema, params)])
     plots: dict[str, list[dict[str, Any]]] = {
         **plot_data(y, proba, params.threshold, schema),
-        "importance": importance(pipeline, x, y, params.top_features, seed),
+        "importance": importance(pipeline, x, y, schema, params.top_features, seed),
     }
     return Evaluation(
         metrics=metrics,

@@ -19,7 +19,7 @@ import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 
-from gitops_ml.serving.encoding import NotConvertibleError
+from gitops_ml.core.encoding import NotConvertibleError
 
 INPUT, OUTPUT = "X", "raw"
 _SUM, _AVERAGE = 1, 0  # TreeEnsemble's aggregate_function

@@ -25,11 +25,11 @@ from scipy.special import expit
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
+from gitops_ml.core.encoding import Columns, Encoding, NotConvertibleError, encoding_of
 from gitops_ml.core.model import positive_proba
 from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.infra.model_source import LoadedModel
 from gitops_ml.serving import onnx_trees
-from gitops_ml.serving.encoding import Columns, Encoding, NotConvertibleError, encoding_of
 from gitops_ml.serving.records import frame_from_columns
 
 log = logging.getLogger("gitops_ml.serve")

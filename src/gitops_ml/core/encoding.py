@@ -3,7 +3,8 @@
 What the pipeline's ColumnTransformer computes (impute, scale, one-hot), read off its fitted
 state and redone without pandas or scikit-learn's per-call checks: on one record that machinery
 costs milliseconds, the arithmetic microseconds. The same operations in the same order give
-the same float64 values (the fidelity check in `scoring` holds every derived scorer to it).
+the same float64 values (the fidelity check in `serving.scoring` holds every derived scorer to
+it; `numpy_encoded` checks the matrix itself, bit for bit, before evaluate uses it).
 
 Only the preprocessing `core.model.build_pipeline` builds is read; anything else (another
 imputer strategy, a column dropped as empty in training, infrequent categories) raises
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
@@ -194,3 +196,42 @@ def encoding_of(pipeline: Any, schema: FeatureSchema) -> Encoding:
     if encoding.width == 0 or encoding.width != getattr(steps[-1][1], "n_features_in_", -1):
         raise NotConvertibleError("the estimator takes another number of columns")
     return encoding
+
+
+class EncodingTransformer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """An `Encoding` as a fitted scikit-learn transformer, for tools that take a pipeline."""
+
+    def __init__(self, encoding: Encoding) -> None:
+        self.encoding = encoding
+
+    def fit(self, x: Any, y: Any = None) -> EncodingTransformer:
+        """Nothing to learn: the encoding was read off a fitted pipeline."""
+        return self
+
+    def transform(self, x: Columns) -> np.ndarray:
+        """The estimator's input matrix."""
+        return self.encoding.matrix(x)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+
+def numpy_encoded(pipeline: Any, schema: FeatureSchema, sample: pd.DataFrame) -> Any:
+    """`pipeline` with its ColumnTransformer swapped for the numpy encoding, when that gives
+    bit for bit the matrix the ColumnTransformer gives on `sample`; else `pipeline` itself.
+
+    For code that calls a pipeline many times on row permutations of one frame (permutation
+    importance): each transform is column-wise and row by row, so agreeing on `sample` means
+    agreeing on every permutation of its columns, and the estimator sees the same input. The
+    encoding costs a fraction of the ColumnTransformer's per-call checks.
+    """
+    try:
+        encoding = encoding_of(pipeline, schema)
+        same = np.array_equal(
+            encoding.matrix(sample), pipeline.steps[0][1].transform(sample), equal_nan=True
+        )
+    except NotConvertibleError:
+        return pipeline
+    if not same:
+        return pipeline
+    return Pipeline([("encoding", EncodingTransformer(encoding)), pipeline.steps[-1]])
