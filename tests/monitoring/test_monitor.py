@@ -362,6 +362,83 @@ def test_model_from_the_registry(
         load_estimator("models:/churn@nobody")
 
 
+@pytest.mark.example_data  # the example's columns and labels
+def test_a_registry_version_is_judged_by_its_own_threshold_and_metrics(
+    tmp_path: Path,
+    prepared: Path,
+    raw_frame: pd.DataFrame,
+    params: Params,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Monitoring models:/NAME@ALIAS scores at the threshold the version was registered with
+    and compares with its registered metrics (its run's when it carries none), not with the
+    workspace's eval/metrics.json; an explicit --reference-metrics still wins."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    mlflow.set_experiment("monitoring")
+    with mlflow.start_run():
+        mlflow.log_metric("roc_auc", 0.77)
+        mlflow.sklearn.log_model(
+            load_estimator(str(prepared / "model.skops")),
+            name="model",
+            registered_model_name="churn",
+            serialization_format="skops",
+            skops_trusted_types=trusted_names(),
+            pip_requirements=["scikit-learn"],
+        )
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias("churn", "champion", "1")
+    batch = tmp_path / "batch.csv"
+    raw_frame.head(800).to_csv(batch, index=False)
+    workspace_metrics = prepared / "metrics.json"
+
+    def monitored(model: str, metrics: Path | None = None) -> MonitorReport:
+        return monitor.run(
+            batch,
+            tmp_path / "out",
+            params,
+            reference=prepared / "prepared" / "train.parquet",
+            schema_path=prepared / "prepared" / "schema.json",
+            model=model,
+            reference_metrics=metrics,
+        )
+
+    as_file = monitored(str(prepared / "model.skops"), workspace_metrics)
+    assert as_file.sources["threshold"] == f"{params.evaluate.threshold:g} (evaluate.threshold)"
+    own = json.loads(workspace_metrics.read_text())
+    assert as_file.performance is not None
+    assert as_file.performance.reference == pytest.approx(own["roc_auc"])
+
+    # A version that carries nothing of its own: its run's metrics, evaluate.threshold.
+    legacy = monitored("models:/churn@champion")
+    assert legacy.performance is not None
+    assert legacy.performance.reference == 0.77
+    assert legacy.sources["reference metrics"] == "models:/churn@champion, as registered"
+    assert legacy.performance.metrics == as_file.performance.metrics
+
+    client.set_model_version_tag("churn", "1", "gitops_ml.threshold", "0.3")
+    client.set_model_version_tag("churn", "1", "metrics.roc_auc", "0.99")
+    champion = monitored("models:/churn@champion")
+    assert champion.sources["threshold"] == "0.3 (models:/churn@champion, as registered)"
+    assert champion.performance is not None
+    assert champion.performance.reference == 0.99
+    assert champion.performance.worse_by == pytest.approx(0.99 - champion.performance.current)
+    # The same scores, labelled at the lower threshold: more positives found.
+    mine, theirs = champion.performance.metrics, as_file.performance.metrics
+    assert mine["roc_auc"] == theirs["roc_auc"]
+    assert mine["recall"] > theirs["recall"]
+    # A file named on the command line wins over what the version carries.
+    named = monitored("models:/churn@champion", workspace_metrics)
+    assert named.performance is not None
+    assert named.performance.reference == pytest.approx(own["roc_auc"])
+    assert named.sources["reference metrics"] == str(workspace_metrics)
+
+
 # ---- the HTML in a real browser -----------------------------------------------------------------
 
 _PROBE = """<script>

@@ -66,8 +66,13 @@ def monitor(
         ),
     ] = "models/model.skops",
     reference_metrics: Annotated[
-        Path, typer.Option(help="Metrics of the model on held-out data (from `evaluate`).")
-    ] = Path("eval/metrics.json"),
+        Path | None,
+        typer.Option(
+            help="Metrics of the model on held-out data, compared when the batch has labels; "
+            "default: a registry version's own (as registered), else eval/metrics.json.",
+            show_default=False,
+        ),
+    ] = None,
     fail_on_drift: Annotated[
         bool, typer.Option(help="Exit with code 3 when drift is detected (errors exit 1).")
     ] = False,

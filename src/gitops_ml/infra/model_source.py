@@ -168,10 +168,33 @@ def load(ref: ModelRef, *, schema_path: Path, metrics_path: Path | None = None) 
 
 
 def load_estimator(source: str) -> Any:
-    """Only the fitted model of a file or URI, without its schema or lineage (monitoring)."""
+    """Only the fitted model of a file or URI, without its schema or lineage."""
+    return load_scoring(source).pipeline
+
+
+@dataclass(frozen=True)
+class ScoringModel:
+    """A fitted model with what a registered version says about its own scores (monitoring)."""
+
+    pipeline: Any
+    threshold: float | None = None  # the version's decision threshold, when it carries one
+    metrics: dict[str, float] = field(default_factory=dict)  # its held-out metrics, if known
+
+
+def load_scoring(source: str) -> ScoringModel:
+    """The fitted model of a file or URI; for a registry version, also the threshold and the
+    held-out metrics it was registered with (its run's, for versions that carry none)."""
     if is_local_file(source):
-        return load_model(_model_file(source))
-    return _fetch_ref(resolve(source)).pipeline
+        return ScoringModel(load_model(_model_file(source)))
+    ref = resolve(source)
+    pipeline = _fetch_ref(ref).pipeline
+    if not ref.registered:
+        return ScoringModel(pipeline)
+    metrics = lineage.metrics(ref.tags)
+    if not metrics:
+        run = _run(ref.run_id)
+        metrics = {k: float(v) for k, v in run.data.metrics.items()} if run else {}
+    return ScoringModel(pipeline, _threshold(ref), metrics)
 
 
 def _load_file(ref: ModelRef, schema_path: Path, metrics_path: Path | None) -> LoadedModel:

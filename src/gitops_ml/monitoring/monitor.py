@@ -24,6 +24,8 @@ from gitops_ml.monitoring.results import MonitorReport
 
 # Exit code of `gitops-ml monitor --fail-on-drift` when the batch drifted (1 means an error).
 DRIFT_EXIT_CODE = 3
+# What `evaluate` writes: the held-out metrics a model file is compared with.
+DEFAULT_METRICS = Path("eval/metrics.json")
 
 
 def validate_current(table: Table, schema: FeatureSchema) -> pd.DataFrame:
@@ -85,27 +87,45 @@ def run(
     model: str,
     reference_metrics: Path | None,
 ) -> MonitorReport:
-    """Monitor `current` against `reference`; write monitor.json, monitor.md and monitor.html."""
+    """Monitor `current` against `reference`; write monitor.json, monitor.md and monitor.html.
+
+    A registry version is judged by its own numbers: it scores at the threshold it was
+    registered with, and its labelled performance is compared with the held-out metrics it
+    was registered with, unless `reference_metrics` names a file. A model file scores at
+    evaluate.threshold against `reference_metrics` (default eval/metrics.json).
+    """
     if not schema_path.is_file():
         raise DataError(f"{schema_path}: schema file not found; run `gitops-ml prepare` first")
     schema = FeatureSchema.read(schema_path)
     ref = read_reference(reference, schema)
     cur = read_current(current, schema)
+    scorer = None if model.lower() == "none" else model_source.load_scoring(model)
+    threshold, threshold_source = params.evaluate.threshold, "evaluate.threshold"
+    if scorer is not None and scorer.threshold is not None:
+        threshold, threshold_source = scorer.threshold, f"{model}, as registered"
+    metrics: dict[str, float] | None
+    if reference_metrics is None and scorer is not None and scorer.metrics:
+        metrics, metrics_source = scorer.metrics, f"{model}, as registered"
+    else:
+        metrics_path = reference_metrics or DEFAULT_METRICS
+        metrics, metrics_source = read_metrics(metrics_path), str(metrics_path)
     report = assess(
         ref,
         cur,
         schema,
         params.monitor,
-        model=None if model.lower() == "none" else model_source.load_estimator(model),
-        threshold=params.evaluate.threshold,
-        reference_metrics=read_metrics(reference_metrics),
+        model=None if scorer is None else scorer.pipeline,
+        threshold=threshold,
+        reference_metrics=metrics,
     )
     report = replace(
         report,
         sources={
             "current": str(current),
             "reference": str(reference),
-            "model": None if model.lower() == "none" else model,
+            "model": None if scorer is None else model,
+            "threshold": None if scorer is None else f"{threshold:g} ({threshold_source})",
+            "reference metrics": None if scorer is None or metrics is None else metrics_source,
         },
     )
     # Render everything before writing anything: a failure leaves no partial report behind.
