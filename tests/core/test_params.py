@@ -93,3 +93,20 @@ def test_params_read_as_dvc_writes_them(tmp_path: Path) -> None:
     path = tmp_path / "params.yaml"
     path.write_text(text)
     assert load_params(path).data.positive_label == "Yes"
+
+
+def test_problems_name_each_key_under_its_section() -> None:
+    """A section validated apart from its file names its keys as params.yaml spells them: a
+    metric name that is wrong by its own key, not `<key>.[key]`, and no pydantic prefixes."""
+    from pydantic import ValidationError
+
+    from gitops_ml.core.params import GatesParams, problems
+
+    with pytest.raises(ValidationError) as caught:
+        GatesParams.model_validate({"max_drop": {"roc_auc": -1, "acuracy": 0.1}, "noise_z": 0})
+    found = problems(caught.value, "gates")
+    assert found[0] == "gates.max_drop.roc_auc: Input should be greater than or equal to 0"
+    assert any(p.startswith("gates.max_drop.acuracy: ") for p in found)
+    assert not any("[key]" in p for p in found)
+    assert found[-1] == "gates.noise_z: Input should be greater than 0"
+    assert problems(caught.value)[-1] == "noise_z: Input should be greater than 0"

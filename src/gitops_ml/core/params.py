@@ -483,6 +483,17 @@ class Params(_Section):
         return self
 
 
+def problems(error: ValidationError, section: str = "") -> list[str]:
+    """Each problem of a validation error as "key: message", keys under `section` if given
+    (a section validated apart from its file, e.g. a base revision's `gates`)."""
+    out = []
+    for err in error.errors():
+        loc = [str(part) for part in err["loc"] if part != "[key]"]
+        key = ".".join([section, *loc] if section else loc) or "(top level)"
+        out.append(f"{key}: {err['msg'].removeprefix('Value error, ')}")
+    return out
+
+
 def _describe(error: ValidationError, where: str) -> str:
     lines = [f"{where}: invalid parameters"]
     for err in error.errors():

@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gitops_ml.core.errors import ParamsError, UserError
-from gitops_ml.core.params import EvaluateParams, GatesParams, RegistryParams
+from gitops_ml.core.params import EvaluateParams, GatesParams, RegistryParams, problems
 from gitops_ml.core.yaml12 import parse_yaml
 from gitops_ml.infra import git
 
@@ -111,9 +111,7 @@ def read_bar(repo: Path, params_path: str, commit: str, source: str) -> Bar:
         gates = GatesParams.model_validate(raw.get("gates") or {})
         scoring = EvaluateParams.model_validate(raw.get("evaluate") or {})
     except ValidationError as exc:
-        problem = exc.errors()[0]
-        key = ".".join(str(part) for part in problem["loc"])
-        raise ParamsError(f"{where}: {key}: {problem['msg']}") from None
+        raise ParamsError(f"{where}: {problems(exc)[0]}") from None
     seed = raw.get("seed")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ParamsError(f"{where}: seed: expected an integer, got {seed!r}")

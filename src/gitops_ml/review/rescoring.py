@@ -27,7 +27,7 @@ from gitops_ml.core import predictions
 from gitops_ml.core.errors import DataError, ModelError
 from gitops_ml.core.metric_rules import METRICS
 from gitops_ml.core.metrics import metrics_file
-from gitops_ml.core.params import EvaluateParams
+from gitops_ml.core.params import EvaluateParams, problems
 from gitops_ml.core.schema import ROW_KEY, FeatureSchema
 from gitops_ml.review.sides import Side
 
@@ -103,9 +103,7 @@ def _evaluate_settings(params: Mapping[str, Any] | None) -> tuple[EvaluateParams
     try:
         settings = EvaluateParams.model_validate({k: raw[k] for k in _EVALUATE_KEYS if k in raw})
     except ValidationError as exc:
-        problem = exc.errors()[0]
-        key = ".".join(str(part) for part in problem["loc"])
-        raise ValueError(f"evaluate.{key}: {problem['msg']}") from None
+        raise ValueError(problems(exc, "evaluate")[0]) from None
     seed = (params or {}).get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ValueError(f"seed: expected an integer, got {seed!r}")

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gitops_ml.core.errors import ParamsError, UserError
-from gitops_ml.core.params import EvaluateParams, GatesParams
+from gitops_ml.core.params import EvaluateParams, GatesParams, problems
 from gitops_ml.infra.dvc_lock import LOCK
 from gitops_ml.review import gate
 from gitops_ml.review.document import (
@@ -68,10 +68,8 @@ def select_gates(
     try:
         return GatesParams.model_validate(raw), "base"
     except ValidationError as exc:
-        problems = "; ".join(
-            f"gates.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ParamsError(f"{base_label}:params.yaml: invalid gates section: {problems}") from None
+        found = "; ".join(problems(exc, "gates"))
+        raise ParamsError(f"{base_label}:params.yaml: invalid gates section: {found}") from None
 
 
 def confusion_counts(rows: Sequence[Mapping[str, Any]]) -> Counts:
