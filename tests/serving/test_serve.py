@@ -146,10 +146,17 @@ def _cases(trained: Trained) -> list[tuple[str, bytes, int, list[Any]]]:
         ("not an object", b"42", 422, ["body"]),
         ("body too large", b"[" + b" " * 70_000 + b"]", 413, ["body"]),
         ("empty body", b"", 400, ["body"]),
+        ("repeated key", dumps(record)[:-1] + b", " + quoted + b"5}", 422, ["body", num]),
+        (
+            "repeated key in a list",
+            b"[" + dumps(record) + b", " + dumps(record)[:-1] + b", " + quoted + b"5}]",
+            422,
+            ["body", 1, num],
+        ),
     ]
 
 
-@pytest.mark.parametrize("case", range(15))
+@pytest.mark.parametrize("case", range(17))
 def test_bad_requests_get_a_4xx_naming_the_field(
     client: TestClient, trained: Trained, case: int
 ) -> None:
