@@ -158,6 +158,9 @@ def test_improving_branch_passes_and_is_the_documented_example(
     # The judge draws the PNGs for the run's artifact without being asked.
     assert judged["figures"] == ["roc.png", "prc.png", "calibration.png"]
     assert all((tmp_path / "judged" / name).is_file() for name in judged["figures"])
+    # A later report without them into the same directory leaves none of the earlier PNGs.
+    _report(repo, tool_env, out, "--base", "main")
+    assert not list(out.glob("*.png"))
 
     # docs/example-report is this same pull request: the code must still write it verbatim.
     example = json.loads((EXAMPLE / "report.json").read_text())

@@ -49,6 +49,13 @@ def _render_figures(base: Side, branch: Side, out_dir: Path) -> list[str]:
     return written
 
 
+def _remove_figures(out_dir: Path) -> list[str]:
+    # PNGs of an earlier report in the same directory would pass for this one's.
+    for name in OVERLAID:
+        (out_dir / f"{name}.png").unlink(missing_ok=True)
+    return []
+
+
 def run(
     out_dir: Path,
     params: Params,
@@ -110,7 +117,7 @@ def run(
         )
         draw = in_ci if figures is None else figures
         judged = rescored.judged(branch)
-        pngs = _render_figures(base, judged, out_dir) if draw else []
+        pngs = _render_figures(base, judged, out_dir) if draw else _remove_figures(out_dir)
         # The paired bootstrap needs no `dvc status`: it runs while that finishes.
         pairs = verdict.compare_predictions(base, judged)
         status, status_error = (
