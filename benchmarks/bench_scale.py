@@ -3,7 +3,7 @@
 Each size gets a fresh git copy of the project. At 7k it runs on the default CSV; at 1M and
 10M on a Parquet batch written by `gitops-ml simulate` (resampled default data, not timed). The
 bare script (benchmarks/bare_pipeline.py) and `dvc repro -f` run one after the other, each as a
-fresh process tree whose peak resident memory is measured (common.measured). Then a no-op
+fresh process tree whose peak memory is measured (common.measured). Then a no-op
 `dvc repro` (best of three), and the run-cache: `gitops-ml push-run-cache` to a local-directory
 remote, a fresh `git clone` without dvc.lock, and `dvc repro --pull` there, which must restore
 every stage from the run-cache without running one (checked in its output).
@@ -130,8 +130,11 @@ def _pipeline_result(label: str, key: str, pipe: Measure, bare: Measure | None) 
         target,
         ok,
         note=(
-            "Pipeline vs bare: wall time and peak resident memory of the whole process tree "
-            "(dvc plus the stage it runs), each in a fresh process. The pipeline also writes "
+            "Pipeline vs bare: wall time and peak memory of the whole process tree (dvc plus the "
+            "stage it runs; summed as proportional set size, so pages two processes share count "
+            "once, and at least the largest process's own peak RSS), each in a fresh process, "
+            "the pipeline in a fresh copy of the project (its first run creates the MLflow "
+            "store). The pipeline also writes "
             "the Parquet splits and schema, saves the model with skops, and logs model, "
             "metrics and figures to MLflow; the bare script does the same modelling work."
         ),

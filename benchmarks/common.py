@@ -74,11 +74,13 @@ class Measure:
 
 
 def measured(cmd: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> Measure:
-    """Run a command that must succeed; its wall time and the peak RSS of its process tree.
+    """Run a command that must succeed; its wall time and the peak memory of its process tree.
 
-    The tree's resident memory is summed every 50 ms (psutil), catching processes that overlap
-    (dvc and a stage); the kernel's own high-water mark of the largest single process
-    (wait4's ru_maxrss) catches spikes between samples. The peak is the larger of the two.
+    The tree's memory is summed every 50 ms (psutil), catching processes that overlap (dvc and
+    a stage), as proportional set size: pages processes share count once, split between them.
+    Summed resident sizes would count them twice, e.g. a stage for the instant it forks to start
+    `git` (the child shares all its pages). The kernel's own high-water mark of the largest
+    single process (wait4's ru_maxrss) catches spikes between samples. The peak is the larger.
     """
     import psutil
 
@@ -95,11 +97,11 @@ def measured(cmd: list[str], cwd: Path, extra_env: dict[str, str] | None = None)
             if pid:
                 break
             with contextlib.suppress(psutil.NoSuchProcess):
-                rss = 0
+                total = 0
                 for p in [root, *root.children(recursive=True)]:
-                    with contextlib.suppress(psutil.NoSuchProcess):
-                        rss += p.memory_info().rss
-                sampled = max(sampled, rss)
+                    with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                        total += _proportional(p)
+                sampled = max(sampled, total)
             time.sleep(0.05)
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -110,3 +112,9 @@ def measured(cmd: list[str], cwd: Path, extra_env: dict[str, str] | None = None)
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{text[-3000:]}")
     peak = max(sampled, usage.ru_maxrss * 1024)  # ru_maxrss is in KiB on Linux
     return Measure(seconds, peak / 2**20, text)
+
+
+def _proportional(process: object) -> int:
+    """A process's proportional set size in bytes (its resident size where the system has none)."""
+    info = process.memory_full_info()  # type: ignore[attr-defined]
+    return int(getattr(info, "pss", info.rss))
