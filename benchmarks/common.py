@@ -79,7 +79,7 @@ def measured(cmd: list[str], cwd: Path, extra_env: dict[str, str] | None = None)
     The tree's memory is summed every 50 ms (psutil), catching processes that overlap (dvc and
     a stage), as proportional set size: pages processes share count once, split between them.
     Summed resident sizes would count them twice, e.g. a stage for the instant it forks to start
-    `git` (the child shares all its pages). The kernel's own high-water mark of the largest
+    a subprocess (the child shares all its pages). The kernel's own high-water mark of the largest
     single process (wait4's ru_maxrss) catches spikes between samples. The peak is the larger.
     """
     import psutil
