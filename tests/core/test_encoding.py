@@ -13,12 +13,10 @@ from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from gitops_ml.core.dataset import prepare
 from gitops_ml.core.encoding import Encoding, EncodingTransformer, numpy_encoded
 from gitops_ml.core.model import build_pipeline, features
-from gitops_ml.core.params import DataParams, TrainParams
+from gitops_ml.core.params import TrainParams
 from gitops_ml.core.schema import FeatureSchema
-from gitops_ml.infra.tables import read_table
 from gitops_ml.pipeline.evaluate import importance
 
 from ..support import datasets
@@ -28,19 +26,6 @@ MODELS = [
     {"type": "random_forest", "n_estimators": 20, "max_depth": 6},
     {"type": "logistic_regression"},
 ]
-
-
-def _split(spec: datasets.Spec, tmp_path: Path) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
-    path = datasets.write(datasets.rows(spec, 800), tmp_path / spec.file_name, spec)
-    ids = [c.name for c in spec.columns if c.kind == "id_like"]
-    positive = spec.positive if isinstance(spec.positive, str) else str(spec.positive).lower()
-    data = DataParams(
-        raw=str(path),
-        target=spec.target,
-        positive_label=positive if isinstance(spec.positive, str) else spec.positive,
-        id_column=ids[0] if ids else None,
-    )
-    return prepare(read_table(path, text=[spec.target]), data, seed=1)
 
 
 def _fit(train: pd.DataFrame, schema: FeatureSchema, model: dict[str, Any]) -> Pipeline:
@@ -56,7 +41,7 @@ def test_importance_is_what_scikit_learn_computes_on_the_pipeline(
     """On datasets with missing values every way, numbers as text and many categories, every
     model type: the numpy-encoded pipeline is used, and the importances are scikit-learn's on
     the fitted pipeline itself, exactly."""
-    train, test, schema = _split(spec, tmp_path)
+    train, test, schema = datasets.prepared(spec, tmp_path, 800)
     x, y = features(test, schema), test[schema.target].to_numpy()
     for model in MODELS:
         pipeline = _fit(train, schema, model)

@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 from gitops_ml.core.dataset import prepare
 from gitops_ml.core.encoding import NotConvertibleError, encoding_of
 from gitops_ml.core.model import build_pipeline, features
-from gitops_ml.core.params import DataParams, Params, TrainParams
+from gitops_ml.core.params import Params, TrainParams
 from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.infra.model_source import LoadedModel, ModelInfo
 from gitops_ml.infra.tables import read_table
@@ -78,24 +78,11 @@ def test_every_model_type_compiles_and_scores_the_test_split_as_sklearn(
     assert scoring.mismatch(scorer, reference, probes, params.evaluate.threshold) is None
 
 
-def _generated(spec: datasets.Spec, tmp_path: Path) -> tuple[Any, ...]:
-    path = datasets.write(datasets.rows(spec, 1000), tmp_path / spec.file_name, spec)
-    ids = [c.name for c in spec.columns if c.kind == "id_like"]
-    positive = spec.positive if isinstance(spec.positive, str) else str(spec.positive).lower()
-    data = DataParams(
-        raw=str(path),
-        target=spec.target,
-        positive_label=positive if isinstance(spec.positive, str) else spec.positive,
-        id_column=ids[0] if ids else None,
-    )
-    return prepare(read_table(path, text=[spec.target]), data, seed=1)
-
-
 @pytest.mark.parametrize("spec", datasets.SPECS, ids=lambda s: s.name)
 def test_generated_datasets_score_alike_on_both_paths(spec: datasets.Spec, tmp_path: Path) -> None:
     """On datasets unlike the example (missing values every way, numbers as text, rare
     positives, many categories), the compiled trees score the test split as scikit-learn."""
-    train, test, schema = _generated(spec, tmp_path)
+    train, test, schema = datasets.prepared(spec, tmp_path, 1000)
     for kind in ("hist_gradient_boosting", "random_forest"):
         pipeline = _fit(train, schema, MODELS[kind])
         scorer = scoring.choose(_loaded(pipeline, schema, None), 0.5)

@@ -8,6 +8,7 @@ depends on several features through a logistic model, so a fitted model ranks we
 
 `rows(spec, n, seed)` draws a table; the same arguments always give the same bytes, and another
 seed gives fresh rows from the same distribution (held-out data the model never saw).
+`prepared(spec, directory, n)` writes a table and splits it as `prepare` does.
 """
 
 from __future__ import annotations
@@ -314,3 +315,23 @@ SPECS: tuple[Spec, ...] = (
 def by_name(name: str) -> Spec:
     """The spec called `name`."""
     return next(s for s in SPECS if s.name == name)
+
+
+def prepared(spec: Spec, directory: Path, n: int) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
+    """`n` rows of `spec` written to `directory`, read and split as `prepare` does (seed 1):
+    train, test and the feature schema."""
+    # Imported here: the generator itself needs nothing of the project.
+    from gitops_ml.core.dataset import prepare
+    from gitops_ml.core.params import DataParams
+    from gitops_ml.infra.tables import read_table
+
+    path = write(rows(spec, n), directory / spec.file_name, spec)
+    ids = [c.name for c in spec.columns if c.kind == "id_like"]
+    positive = spec.positive if isinstance(spec.positive, str) else str(spec.positive).lower()
+    data = DataParams(
+        raw=str(path),
+        target=spec.target,
+        positive_label=positive if isinstance(spec.positive, str) else spec.positive,
+        id_column=ids[0] if ids else None,
+    )
+    return prepare(read_table(path, text=[spec.target]), data, seed=1)
