@@ -190,10 +190,7 @@ def load_scoring(source: str) -> ScoringModel:
     pipeline = _fetch_ref(ref).pipeline
     if not ref.registered:
         return ScoringModel(pipeline)
-    metrics = lineage.metrics(ref.tags)
-    if not metrics:
-        run = _run(ref.run_id)
-        metrics = {k: float(v) for k, v in run.data.metrics.items()} if run else {}
+    metrics = lineage.metrics(ref.tags) or _run_metrics(_run(ref.run_id))
     return ScoringModel(pipeline, _threshold(ref), metrics)
 
 
@@ -308,7 +305,6 @@ def _load_mlflow(ref: ModelRef) -> LoadedModel:
     own = ref.tags
     run = None if lineage.read(own, lineage.COMMIT) and lineage.metrics(own) else _run(run_id)
     run_tags: dict[str, str] = dict(run.data.tags) if run else {}
-    run_metrics = {k: float(v) for k, v in run.data.metrics.items()} if run else {}
     info = ModelInfo(
         name=ref.name,
         version=ref.version,
@@ -316,7 +312,7 @@ def _load_mlflow(ref: ModelRef) -> LoadedModel:
         run_id=run_id,
         git_commit=lineage.read(own, lineage.COMMIT) or lineage.read(run_tags, lineage.COMMIT),
         data_hashes=lineage.data_hashes(own) or lineage.data_hashes(run_tags),
-        metrics=lineage.metrics(own) or run_metrics,
+        metrics=lineage.metrics(own) or _run_metrics(run),
         schema_source=source,
     )
     return LoadedModel(
@@ -342,6 +338,11 @@ def _threshold(ref: ModelRef) -> float | None:
             "strictly between 0 and 1"
         )
     return found
+
+
+def _run_metrics(run: Any) -> dict[str, float]:
+    """The metrics logged to a run (the pipeline's evaluate logs them); none without a run."""
+    return {k: float(v) for k, v in run.data.metrics.items()} if run else {}
 
 
 def _run(run_id: str | None) -> Any:

@@ -49,11 +49,10 @@ def _render_figures(base: Side, branch: Side, out_dir: Path) -> list[str]:
     return written
 
 
-def _remove_figures(out_dir: Path) -> list[str]:
+def _remove_figures(out_dir: Path) -> None:
     # PNGs of an earlier report in the same directory would pass for this one's.
     for name in OVERLAID:
         (out_dir / f"{name}.png").unlink(missing_ok=True)
-    return []
 
 
 def run(
@@ -117,7 +116,11 @@ def run(
         )
         draw = in_ci if figures is None else figures
         judged = rescored.judged(branch)
-        pngs = _render_figures(base, judged, out_dir) if draw else _remove_figures(out_dir)
+        if draw:
+            pngs = _render_figures(base, judged, out_dir)
+        else:
+            _remove_figures(out_dir)
+            pngs = []
         # The paired bootstrap needs no `dvc status`: it runs while that finishes.
         pairs = verdict.compare_predictions(base, judged)
         status, status_error = (
