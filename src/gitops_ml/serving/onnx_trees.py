@@ -7,6 +7,10 @@ skl2onnx was measured and not used: with scikit-learn 1.9 it fails on HistGradie
 it lowers thresholds to float32, and it refuses the string imputer of missing values
 (docs/serving.md, "Which path scores").
 
+The encoding imputes every missing value before the trees (`core.encoding`), so no NaN ever
+reaches them: the graph leaves out the trees' branches for missing values, which lets ONNX
+Runtime walk each tree with a plain comparison per node.
+
 A graph is protobuf data: loading one runs no code from it, unlike a pickle.
 """
 
@@ -45,7 +49,6 @@ class _Ensemble:
 
     features: list[int]
     splits: list[float]
-    missing_left: list[int]
     true_ids: list[int]
     true_leaf: list[int]
     false_ids: list[int]
@@ -55,7 +58,7 @@ class _Ensemble:
 
     @classmethod
     def empty(cls) -> _Ensemble:
-        return cls([], [], [], [], [], [], [], [], [])
+        return cls([], [], [], [], [], [], [], [])
 
     def add_tree(
         self,
@@ -64,7 +67,6 @@ class _Ensemble:
         is_leaf: np.ndarray,
         feature: np.ndarray,
         threshold: np.ndarray,
-        missing_left: np.ndarray,
         value: np.ndarray,
     ) -> None:
         """Append one tree given per node: children, leaf flag, split and leaf value."""
@@ -77,7 +79,7 @@ class _Ensemble:
                 inner[i] = len(self.features) + len(inner)
         if not inner:  # a one-leaf tree: a split whose branches both reach the leaf
             self.roots.append(len(self.features))
-            self._node(0, 0.0, 1, (leaf[0], 1), (leaf[0], 1))
+            self._node(0, 0.0, (leaf[0], 1), (leaf[0], 1))
         else:
             self.roots.append(inner[0])
         for i in range(len(is_leaf)):
@@ -87,18 +89,14 @@ class _Ensemble:
             self._node(
                 int(feature[i]),
                 float(threshold[i]),
-                int(missing_left[i]),
                 (leaf[lo], 1) if lo in leaf else (inner[lo], 0),
                 (leaf[hi], 1) if hi in leaf else (inner[hi], 0),
             )
         self.leaves.extend(float(value[i]) for i in range(len(is_leaf)) if is_leaf[i])
 
-    def _node(
-        self, feature: int, split: float, missing: int, yes: tuple[int, int], no: tuple[int, int]
-    ) -> None:
+    def _node(self, feature: int, split: float, yes: tuple[int, int], no: tuple[int, int]) -> None:
         self.features.append(feature)
         self.splits.append(split)
-        self.missing_left.append(missing)
         self.true_ids.append(yes[0])
         self.true_leaf.append(yes[1])
         self.false_ids.append(no[0])
@@ -124,7 +122,6 @@ class _Ensemble:
             nodes_trueleafs=self.true_leaf,
             nodes_falsenodeids=self.false_ids,
             nodes_falseleafs=self.false_leaf,
-            nodes_missing_value_tracks_true=self.missing_left,
             leaf_targetids=[0] * len(self.leaves),
             leaf_weights=numpy_helper.from_array(np.array(self.leaves, dtype=np.float64)),
         )
@@ -156,7 +153,6 @@ def _gradient_boosting(model: HistGradientBoostingClassifier) -> TreeModel:
             nodes["is_leaf"],
             nodes["feature_idx"],
             nodes["num_threshold"],
-            nodes["missing_go_to_left"],
             nodes["value"],
         )
     base = float(np.asarray(model._baseline_prediction).ravel()[0])
@@ -173,14 +169,12 @@ def _forest(model: RandomForestClassifier) -> TreeModel:
         total = counts.sum(axis=1)
         # The positive class's share of each leaf, normalised as predict_proba does.
         share = np.divide(counts[:, 1], total, out=np.zeros(len(total)), where=total > 0)
-        missing = getattr(tree, "missing_go_to_left", np.zeros(tree.node_count, dtype=np.uint8))
         ensemble.add_tree(
             tree.children_left,
             tree.children_right,
             tree.children_left == -1,
             tree.feature,
             tree.threshold,
-            missing,
             share,
         )
     return TreeModel(ensemble.graph(model.n_features_in_, _AVERAGE), "identity", 0.0, True)
