@@ -155,6 +155,54 @@ def test_files_are_read_in_chunks_of_the_given_size(trained: Trained, tmp_path: 
         assert joined[ID].tolist() == frame[ID].tolist()
 
 
+def test_parquet_text_features_are_read_as_categories(trained: Trained, tmp_path: Path) -> None:
+    """Text columns asked for as categories come as `category` (from the file's dictionary);
+    the others, the id column among them, keep their type."""
+    _input(trained, tmp_path / "in.parquet")
+    category, number = trained.schema.categorical[0], trained.schema.numeric[0]
+    (chunk, *_) = read_chunks(
+        tmp_path / "in.parquet", [ID, category, number], 400, as_category=[category, number]
+    )
+    assert isinstance(chunk.frame[category].dtype, pd.CategoricalDtype)
+    assert chunk.frame[category].tolist() == trained.test[category].head(400).tolist()
+    assert chunk.frame[number].dtype == trained.test[number].dtype
+    assert chunk.frame[ID].dtype == trained.test[ID].dtype
+
+
+@pytest.mark.parametrize("name", ["in.parquet", "in.csv"])
+def test_messy_text_scores_as_scikit_learn_scores_its_labels(
+    trained: Trained, tmp_path: Path, name: str
+) -> None:
+    """Padded, blank, unseen and missing categorical values in a file: the compiled path,
+    reading Parquet text as categories, gives every row scikit-learn's probability."""
+    frame = trained.test[[ID, *trained.schema.features]].copy()
+    rng = np.random.default_rng(0)
+    for col in trained.schema.categorical:
+        values = frame[col].astype(object)
+        mess = rng.integers(0, 5, len(frame))
+        values[mess == 1] = "  " + values[mess == 1].astype(str) + " "
+        values[mess == 2] = ""
+        values[mess == 3] = "a category nobody has seen"
+        values[mess == 4] = None
+        frame[col] = values
+    if name.endswith(".csv"):
+        frame.to_csv(tmp_path / name, index=False)
+    else:
+        frame.to_parquet(tmp_path / name, index=False)
+    args = {"threshold": 0.5, "schema_path": trained.schema_path, "progress": False}
+    args |= {"chunk_rows": 300}
+    compiled = predict.run(str(trained.model_path), tmp_path / name, tmp_path / "c.parquet", **args)
+    reference = predict.run(
+        str(trained.model_path), tmp_path / name, tmp_path / "s.parquet", engine="sklearn", **args
+    )
+    assert (compiled.engine, reference.engine) == ("onnxruntime", "scikit-learn")
+    got, want = pd.read_parquet(tmp_path / "c.parquet"), pd.read_parquet(tmp_path / "s.parquet")
+    np.testing.assert_allclose(got["probability"], want["probability"], rtol=0, atol=FIDELITY)
+    assert got["label"].tolist() == want["label"].tolist()
+    assert got[ID].tolist() == want[ID].tolist() == frame[ID].tolist()
+    assert want["probability"].nunique() > len(frame) // 4  # the rows do score differently
+
+
 def test_without_a_champion_predict_and_serve_say_what_to_do(
     trained: Trained, tmp_path: Path, tool_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -188,3 +188,27 @@ def test_categories_as_text_or_as_category_encode_alike(trained: Any) -> None:
     as_category = encoding.matrix(model_input(frame, schema, text=False))
     np.testing.assert_array_equal(as_category, as_text)
     assert as_text[:2].sum() > 0  # the rows are encoded, not left empty
+
+
+def test_a_category_column_as_read_from_a_file_encodes_as_its_labels(trained: Any) -> None:
+    """A `category` column as a file's dictionary gives it (padded, blank, unseen, missing
+    values among its categories) goes to the compiled path as it is: its categories are
+    labelled once each, to the matrix the labelled text gives."""
+    schema = trained.schema
+    frame = features(trained.test, schema).head(200).copy()
+    for col in schema.categorical:
+        known = sorted(frame[col].dropna().unique())
+        messy = [f"  {known[0]} ", "", "   ", "a category nobody has seen", np.nan, known[-1]]
+        frame[col] = [messy[i % len(messy)] for i in range(len(frame))]
+    raw = frame.copy()
+    for col in schema.categorical:
+        raw[col] = raw[col].astype("category")
+    encoding = encoding_of(trained.pipeline, schema)
+    as_text = encoding.matrix(model_input(frame, schema))
+    as_read = encoding.matrix(model_input(raw, schema, text=False))
+    np.testing.assert_array_equal(as_read, as_text)
+    first = len(encoding.numeric)
+    # A padded value is its category; blank and missing take the imputer's fill alike.
+    blocks = as_text[:, first:]
+    assert blocks[0].sum() == len(schema.categorical)
+    assert blocks[1].tolist() == blocks[2].tolist() == blocks[4].tolist()

@@ -26,6 +26,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from gitops_ml.core.schema import FeatureSchema
+from gitops_ml.core.table import category_label
 
 # A frame, or a mapping of feature name to an array of its values.
 Columns = Mapping[str, Any] | pd.DataFrame
@@ -61,8 +62,10 @@ class CategoricalColumn:
         index = self._index()
         fill = index.get(self.fill, -1)  # the fill text may itself be unseen: no column set
         if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
-            # Look up each category once, then map the codes: no lookup per row.
-            lookup = np.array([index.get(str(c), -1) for c in values.cat.categories] + [fill])
+            # Label and look up each category once, then map the codes: nothing per row, so a
+            # column read from a file's dictionary is never relabelled row by row.
+            labels = [category_label(c) for c in values.cat.categories]
+            lookup = np.array([fill if x is None else index.get(x, -1) for x in labels] + [fill])
             return np.asarray(lookup[values.cat.codes.to_numpy()], dtype=np.intp)
         if isinstance(values, pd.Series):
             # A frame's text column is indexed as it is, Arrow strings included: a conversion
@@ -112,11 +115,11 @@ class Encoding:
                 values /= col.scale
             out[:, j] = values
         offset = len(self.numeric)
-        rows = np.arange(n)
+        # One-hot through flat positions: faster than indexing rows and columns as pairs.
+        flat, starts = out.reshape(-1), np.arange(n) * self.width
         for cat in self.categorical:
             codes = cat.codes(columns[cat.name])
-            known = codes >= 0
-            out[rows[known], offset + codes[known]] = 1.0
+            flat[(starts + (offset + codes))[codes >= 0]] = 1.0
             offset += len(cat.categories)
         return out
 

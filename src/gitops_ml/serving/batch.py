@@ -64,7 +64,9 @@ def model_frame(
 
     Categories come as text, or as `category` with `text` False (`records.model_input`).
     """
-    table = Table(frame=clean(frame[schema.features]), path=path, lines=lines)
+    # Only numbers are cleaned here: labelling a category (`records.model_input`) strips it and
+    # reads a blank one as missing, and does so once per distinct value of a `category` column.
+    table = Table(frame=clean(frame[list(schema.numeric)]), path=path, lines=lines)
     cleaned = table.frame
     typed: dict[str, Any] = {}
     problems = []
@@ -84,8 +86,36 @@ def model_frame(
         head = f"{path}: the data does not match the model's schema"
         raise DataError("\n".join([head, *problems]))
     for col in schema.categorical:
-        typed[col] = cleaned[col]
-    return records.model_input(pd.DataFrame(typed, index=cleaned.index), schema, text)
+        typed[col] = frame[col]
+    return records.model_input(pd.DataFrame(typed, index=frame.index), schema, text)
+
+
+@dataclass(frozen=True)
+class ChunkScores:
+    """One chunk's scores: its id column (if any), probabilities and labels."""
+
+    ids: pd.Series | None
+    probability: np.ndarray
+    positive: np.ndarray  # per row: labelled with the positive label
+    labels: tuple[str, str]  # (negative, positive)
+
+    def frame(self) -> pd.DataFrame:
+        """The scores as a frame: id, probability, label."""
+        out = pd.DataFrame(index=self.ids.index if self.ids is not None else None)
+        if self.ids is not None:
+            out[self.ids.name] = self.ids
+        out["probability"] = self.probability
+        out["label"] = np.where(self.positive, self.labels[1], self.labels[0])
+        return out
+
+    def table(self, schema: pa.Schema | None) -> pa.Table:
+        """The scores as an Arrow table (of `schema`, when given): no text made per row."""
+        label = pa.array(self.labels, pa.large_string()).take(self.positive.astype(np.int8))
+        columns = {"probability": pa.array(self.probability), "label": label}
+        if self.ids is not None:
+            kind = schema.field(str(self.ids.name)).type if schema is not None else None
+            columns = {str(self.ids.name): pa.Array.from_pandas(self.ids, type=kind), **columns}
+        return pa.table(columns, schema=schema)
 
 
 def score_chunk(
@@ -96,7 +126,7 @@ def score_chunk(
     path: Path,
     lines: CsvLines | None = None,
     scorer: scoring.Scorer | None = None,
-) -> pd.DataFrame:
+) -> ChunkScores:
     """Scores of one chunk: the id column (if any), probability and label.
 
     `scorer` computes the probabilities (default: the model's scikit-learn pipeline).
@@ -104,12 +134,12 @@ def score_chunk(
     schema = model.schema
     scorer = scorer or scoring.sklearn_scorer(model.pipeline, schema, "")
     proba = scorer.proba(model_frame(frame, schema, path, lines, text=not scorer.compiled))
-    out = pd.DataFrame(index=frame.index)
-    if id_column is not None:
-        out[id_column] = frame[id_column]
-    out["probability"] = proba
-    out["label"] = records.labels(proba, threshold, schema)
-    return out
+    return ChunkScores(
+        ids=frame[id_column] if id_column is not None else None,
+        probability=proba,
+        positive=records.is_positive(proba, threshold),
+        labels=(schema.negative_label, schema.positive_label),
+    )
 
 
 class _Writer:
@@ -120,20 +150,20 @@ class _Writer:
         self._parquet: Any = None
         self._csv: Any = None
 
-    def write(self, frame: pd.DataFrame) -> None:
+    def write(self, scores: ChunkScores) -> None:
         if self.kind == "csv":
             if self._csv is None:
                 self._csv = self.path.open("w", encoding="utf-8", newline="")
-                frame.to_csv(self._csv, index=False)
+                scores.frame().to_csv(self._csv, index=False)
             else:
-                frame.to_csv(self._csv, index=False, header=False)
+                scores.frame().to_csv(self._csv, index=False, header=False)
             return
 
         if self._parquet is None:
-            table = pa.Table.from_pandas(frame, preserve_index=False)
+            table = scores.table(None)
             self._parquet = pq.ParquetWriter(self.path, table.schema)
         else:
-            table = pa.Table.from_pandas(frame, schema=self._parquet.schema, preserve_index=False)
+            table = scores.table(self._parquet.schema)
         self._parquet.write_table(table)
 
     def close(self) -> None:
@@ -189,7 +219,9 @@ def score_file(
     with ExitStack() as stack:
         stack.callback(writer.close)
         try:
-            for chunk in read_chunks(source, wanted, chunk_rows):
+            for chunk in read_chunks(
+                source, wanted, chunk_rows, as_category=model.schema.categorical
+            ):
                 if chunk.frame.empty:
                     continue  # a header without rows reads as one empty chunk
                 scored = score_chunk(chunk.frame, model, threshold, keep_id, source, lines, scorer)
@@ -286,8 +318,14 @@ def spot_checked(
     if not scorer.compiled:
         return scorer
     try:
-        # The reader is dropped (and its file closed) as soon as the first chunk is out.
-        first = next(read_chunks(source, list(model.schema.features), SPOT_CHECK_ROWS)).frame
+        # Read as the scoring reads the file, so the check covers the same path; the reader is
+        # dropped (and its file closed) as soon as the first chunk is out.
+        schema = model.schema
+        first = next(
+            read_chunks(
+                source, list(schema.features), SPOT_CHECK_ROWS, as_category=schema.categorical
+            )
+        ).frame
         codes = model_frame(first, model.schema, source, text=False)
         text = model_frame(first, model.schema, source, text=True)
     except (DataError, KeyError, StopIteration, *READ_ERRORS):

@@ -62,12 +62,17 @@ def model_input(frame: pd.DataFrame, schema: FeatureSchema, text: bool = True) -
     """The feature columns of a typed, cleaned frame as the model takes them (a new frame).
 
     Categorical columns hold each value's label as text, or with `text` False as `category`
-    of the same labels (what the compiled path reads, sparing a conversion per value).
+    (what the compiled path reads, sparing a conversion per value): of the labels, or a
+    `category` column as it came, whose categories the encoding labels once each
+    (`core.encoding.CategoricalColumn.codes`).
     """
     columns: dict[str, Any] = {}
     for col in schema.numeric:
         columns[col] = frame[col].to_numpy(dtype=np.float64, na_value=np.nan)
     for col in schema.categorical:
+        if not text and isinstance(frame[col].dtype, pd.CategoricalDtype):
+            columns[col] = frame[col]
+            continue
         # Each value's label, as prepare gave it to training, as text with NaN for missing (what
         # the imputer takes for missing).
         labelled = as_category(frame[col])
@@ -86,9 +91,14 @@ def decision_threshold(override: float | None, stored: float | None, default: fl
     return stored if stored is not None else default
 
 
+def is_positive(proba: np.ndarray, threshold: float) -> np.ndarray:
+    """Which probabilities get the positive label: those at or above `threshold`."""
+    return np.asarray(proba >= threshold)
+
+
 def labels(proba: np.ndarray, threshold: float, schema: FeatureSchema) -> np.ndarray:
     """The positive label where the probability is at or above `threshold`, else the negative."""
-    return np.where(proba >= threshold, schema.positive_label, schema.negative_label)
+    return np.where(is_positive(proba, threshold), schema.positive_label, schema.negative_label)
 
 
 @dataclass(frozen=True)
