@@ -19,6 +19,7 @@ from gitops_ml.core.errors import ParamsError
 from gitops_ml.core.metrics import metrics_file, rounded, scores, subsample
 from gitops_ml.core.model import features, scored_split
 from gitops_ml.core.params import EvaluateParams, Params
+from gitops_ml.core.permuted_trees import reusing_trees
 from gitops_ml.core.schema import ROW_KEY, FeatureSchema
 from gitops_ml.infra import figures, tracking
 from gitops_ml.infra.files import write_json, write_text
@@ -41,12 +42,13 @@ def importance(
 
     Measured on a seeded subsample of IMPORTANCE_MAX_ROWS rows when the test set is larger.
     The pipeline's preprocessing is redone in numpy when that gives the same matrix bit for bit
-    (`core.encoding.numpy_encoded`): the same values, in about two thirds of the time.
+    (`core.encoding.numpy_encoded`), and a gradient-boosting model walks again only the trees
+    a shuffled feature reaches (`core.permuted_trees`): the same values, in a third of the time.
     """
     if len(x) > IMPORTANCE_MAX_ROWS:
         keep = subsample(len(x), IMPORTANCE_MAX_ROWS, seed)
         x, y = x.iloc[keep], y[keep]
-    scored = numpy_encoded(pipeline, schema, x)
+    scored = reusing_trees(numpy_encoded(pipeline, schema, x), x)
 
     # Hundreds of small predictions: one thread each is faster than OpenMP's start-up and
     # spinning, and collapses far less when the machine is busy.
