@@ -79,6 +79,48 @@ def test_a_bad_value_names_the_line_and_writes_nothing(trained: Trained, tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
 
 
+def test_an_infinity_in_a_parquet_number_column_names_the_row(
+    trained: Trained, tmp_path: Path
+) -> None:
+    """A Parquet column of numbers is checked on its array: an infinity fails with its row; a
+    column of numbers written as text is stripped and parsed, and its bad text named."""
+    frame = _input(trained, tmp_path / "in.parquet").copy()
+    number, other = trained.schema.numeric[0], trained.schema.numeric[1]
+    row = min(700, len(frame) - 1)
+    frame[number] = frame[number].astype("float64")
+    frame.loc[frame.index[row], number] = -np.inf
+    frame[other] = [f" {v} " if i % 2 else str(v) for i, v in enumerate(frame[other])]
+    frame.loc[frame.index[3], other] = "n/a"
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+    with pytest.raises(DataError) as err:
+        predict.run(
+            str(trained.model_path),
+            tmp_path / "in.parquet",
+            tmp_path / "out.parquet",
+            threshold=0.5,
+            schema_path=trained.schema_path,
+            chunk_rows=250,
+            progress=False,
+        )
+    assert f"column '{other}' at row 4: expected finite numbers, got 'n/a'" in str(err.value)
+    frame.loc[frame.index[3], other] = " 12 "
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+    with pytest.raises(DataError) as err:
+        predict.run(
+            str(trained.model_path),
+            tmp_path / "in.parquet",
+            tmp_path / "out.parquet",
+            threshold=0.5,
+            schema_path=trained.schema_path,
+            chunk_rows=250,
+            progress=False,
+        )
+    assert f"column '{number}' at row {row + 1}: expected finite numbers, got -inf" in str(
+        err.value
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
+
+
 def test_a_missing_column_is_named(trained: Trained, tmp_path: Path) -> None:
     """An input without a feature column is refused, naming the column."""
     category = trained.schema.categorical[0]

@@ -66,16 +66,23 @@ def model_frame(
     """
     # Only numbers are cleaned here: labelling a category (`records.model_input`) strips it and
     # reads a blank one as missing, and does so once per distinct value of a `category` column.
-    table = Table(frame=clean(frame[list(schema.numeric)]), path=path, lines=lines)
-    cleaned = table.frame
+    # A column of numbers already (a Parquet file's) needs only its infinities found.
+    textual = [col for col in schema.numeric if not pd.api.types.is_numeric_dtype(frame[col])]
+    cleaned = clean(frame[textual])
+    table = Table(frame=frame, path=path, lines=lines)
     typed: dict[str, Any] = {}
     problems = []
     for col in schema.numeric:
-        raw = cleaned[col]
-        values = pd.to_numeric(raw, errors="coerce").astype("float64")
-        bad = raw.notna() & (values.isna() | np.isinf(values))
+        raw = cleaned[col] if col in textual else frame[col]
+        if col in textual:
+            numbers = pd.to_numeric(raw, errors="coerce")
+            values = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+            bad = raw.notna().to_numpy() & ~np.isfinite(values)
+        else:
+            values = raw.to_numpy(dtype=np.float64, na_value=np.nan)
+            bad = np.isinf(values)
         if bad.any():
-            rows = [table.where(i) for i in bad[bad].index[:SHOWN]]
+            rows = [table.where(i) for i in raw.index[bad][:SHOWN]]
             got = [repr(v) for v in raw[bad].head(SHOWN)]
             problems.append(
                 f"  column {col!r} at {', '.join(rows)}: expected finite numbers, "
@@ -161,7 +168,9 @@ class _Writer:
 
         if self._parquet is None:
             table = scores.table(None)
-            self._parquet = pq.ParquetWriter(self.path, table.schema)
+            # A dictionary pays only for the label's two values: ids and probabilities are
+            # mostly distinct, so trying one for them costs time and space.
+            self._parquet = pq.ParquetWriter(self.path, table.schema, use_dictionary=["label"])
         else:
             table = scores.table(self._parquet.schema)
         self._parquet.write_table(table)
