@@ -73,12 +73,13 @@ def model_frame(
     typed: dict[str, Any] = {}
     problems = []
     for col in schema.numeric:
-        raw = cleaned[col] if col in textual else frame[col]
         if col in textual:
+            raw = cleaned[col]
             numbers = pd.to_numeric(raw, errors="coerce")
             values = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
             bad = raw.notna().to_numpy() & ~np.isfinite(values)
         else:
+            raw = frame[col]
             values = raw.to_numpy(dtype=np.float64, na_value=np.nan)
             bad = np.isinf(values)
         if bad.any():
@@ -335,8 +336,8 @@ def spot_checked(
                 source, list(schema.features), SPOT_CHECK_ROWS, as_category=schema.categorical
             )
         ).frame
-        codes = model_frame(first, model.schema, source, text=False)
-        text = model_frame(first, model.schema, source, text=True)
+        codes = model_frame(first, schema, source, text=False)
+        text = model_frame(first, schema, source, text=True)
     except (DataError, KeyError, StopIteration, *READ_ERRORS):
         return scorer
     if first.empty:
