@@ -245,6 +245,31 @@ def test_messy_text_scores_as_scikit_learn_scores_its_labels(
     assert want["probability"].nunique() > len(frame) // 4  # the rows do score differently
 
 
+def test_an_id_column_that_is_a_text_feature_is_copied_as_text(
+    trained: Trained, tmp_path: Path
+) -> None:
+    """A text feature named as the id column is copied as the file holds it (text), though
+    features are read as categories."""
+    category = trained.schema.categorical[0]
+    frame = trained.test[[ID, *trained.schema.features]].copy()
+    frame[category] = frame[category].astype("str")  # as most files hold text
+    frame.to_parquet(tmp_path / "in.parquet", index=False)
+    predict.run(
+        str(trained.model_path),
+        tmp_path / "in.parquet",
+        tmp_path / "out.parquet",
+        threshold=0.5,
+        schema_path=trained.schema_path,
+        id_column=category,
+        chunk_rows=300,
+        progress=False,
+    )
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    assert list(out.columns) == [category, "probability", "label"]
+    assert not isinstance(out[category].dtype, pd.CategoricalDtype)
+    assert out[category].tolist() == frame[category].tolist()
+
+
 def test_without_a_champion_predict_and_serve_say_what_to_do(
     trained: Trained, tmp_path: Path, tool_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

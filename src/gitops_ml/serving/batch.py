@@ -224,14 +224,15 @@ def score_file(
     keep_id = id_column if id_column is not None and id_column in columns else None
     wanted = [*([keep_id] if keep_id else []), *model.schema.features]
     lines = CsvLines(source) if kind_of(source) == "csv" else None
+    # Text features come as categories; the id column (even when a feature too) is copied as
+    # the file holds it.
+    categories = [col for col in model.schema.categorical if col != keep_id]
     writer = _Writer(dest, kind)
     rows = 0
     with ExitStack() as stack:
         stack.callback(writer.close)
         try:
-            for chunk in read_chunks(
-                source, wanted, chunk_rows, as_category=model.schema.categorical
-            ):
+            for chunk in read_chunks(source, wanted, chunk_rows, as_category=categories):
                 if chunk.frame.empty:
                     continue  # a header without rows reads as one empty chunk
                 scored = score_chunk(chunk.frame, model, threshold, keep_id, source, lines, scorer)
