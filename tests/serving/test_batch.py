@@ -270,6 +270,33 @@ def test_an_id_column_that_is_a_text_feature_is_copied_as_text(
     assert out[category].tolist() == frame[category].tolist()
 
 
+@pytest.mark.parametrize("name", ["in.csv", "in.parquet"])
+def test_ids_missing_in_the_whole_first_chunk_keep_their_type(
+    trained: Trained, tmp_path: Path, name: str
+) -> None:
+    """A first chunk whose ids are all missing does not fix the output's id column to no type:
+    the ids after it are written, in the input's type."""
+    frame = trained.test[[ID, *trained.schema.features]].copy()
+    frame[ID] = frame[ID].astype("str").astype(object)
+    frame.loc[frame.index[:300], ID] = None
+    if name.endswith(".csv"):
+        frame.to_csv(tmp_path / name, index=False)
+    else:
+        frame.to_parquet(tmp_path / name, index=False)
+    predict.run(
+        str(trained.model_path),
+        tmp_path / name,
+        tmp_path / "out.parquet",
+        threshold=0.5,
+        schema_path=trained.schema_path,
+        chunk_rows=300,
+        progress=False,
+    )
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    assert out[ID].isna().sum() == 300
+    assert out[ID].tolist()[300:] == frame[ID].tolist()[300:]
+
+
 def test_without_a_champion_predict_and_serve_say_what_to_do(
     trained: Trained, tmp_path: Path, tool_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

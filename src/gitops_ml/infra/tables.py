@@ -178,6 +178,14 @@ def read_columns(path: Path) -> list[str]:
     return names
 
 
+def column_type(path: Path, column: str) -> pa.DataType:
+    """The Arrow type of a column as `read_chunks` gives it: text for a CSV (read as written),
+    the stored type for Parquet (text as a dictionary when it is stored as one)."""
+    if _kind(path) == "csv":
+        return pa.string()
+    return pq.ParquetFile(path).schema_arrow.field(column).type
+
+
 def nested_columns(path: Path, columns: list[str]) -> dict[str, str]:
     """Columns of a Parquet file holding lists, structs, maps, bytes or dates, with their types.
 

@@ -31,6 +31,7 @@ from gitops_ml.infra.model_source import LoadedModel
 from gitops_ml.infra.tables import (
     READ_ERRORS,
     CsvLines,
+    column_type,
     nested_columns,
     read_chunks,
     read_columns,
@@ -116,14 +117,24 @@ class ChunkScores:
         out["label"] = np.where(self.positive, self.labels[1], self.labels[0])
         return out
 
-    def table(self, schema: pa.Schema | None) -> pa.Table:
-        """The scores as an Arrow table (of `schema`, when given): no text made per row."""
+    def table(self, schema: pa.Schema) -> pa.Table:
+        """The scores as an Arrow table of `schema` (`scores_schema`): no text made per row."""
         label = pa.array(self.labels, pa.large_string()).take(self.positive.astype(np.int8))
         columns = {"probability": pa.array(self.probability), "label": label}
         if self.ids is not None:
-            kind = schema.field(str(self.ids.name)).type if schema is not None else None
+            kind = schema.field(str(self.ids.name)).type
             columns = {str(self.ids.name): pa.Array.from_pandas(self.ids, type=kind), **columns}
         return pa.table(columns, schema=schema)
+
+
+def scores_schema(id_column: str | None, id_type: pa.DataType | None) -> pa.Schema:
+    """The Arrow schema of a Parquet scores file: the id column (if any), probability, label.
+
+    The id's type is the input's, fixed before the first chunk: a chunk whose ids are all
+    missing would otherwise give the column no type for the ids after it.
+    """
+    ids = [pa.field(id_column, id_type)] if id_column is not None else []
+    return pa.schema([*ids, pa.field("probability", pa.float64()), ("label", pa.large_string())])
 
 
 def score_chunk(
@@ -151,10 +162,10 @@ def score_chunk(
 
 
 class _Writer:
-    """Appends scored chunks to a CSV or Parquet file."""
+    """Appends scored chunks to a CSV or Parquet file (of `schema`)."""
 
-    def __init__(self, path: Path, kind: TableKind) -> None:
-        self.path, self.kind = path, kind
+    def __init__(self, path: Path, kind: TableKind, schema: pa.Schema) -> None:
+        self.path, self.kind, self.schema = path, kind, schema
         self._parquet: Any = None
         self._csv: Any = None
 
@@ -168,13 +179,10 @@ class _Writer:
             return
 
         if self._parquet is None:
-            table = scores.table(None)
             # A dictionary pays only for the label's two values: ids and probabilities are
             # mostly distinct, so trying one for them costs time and space.
-            self._parquet = pq.ParquetWriter(self.path, table.schema, use_dictionary=["label"])
-        else:
-            table = scores.table(self._parquet.schema)
-        self._parquet.write_table(table)
+            self._parquet = pq.ParquetWriter(self.path, self.schema, use_dictionary=["label"])
+        self._parquet.write_table(scores.table(self.schema))
 
     def close(self) -> None:
         if self._csv is not None:
@@ -227,7 +235,8 @@ def score_file(
     # Text features come as categories; the id column (even when a feature too) is copied as
     # the file holds it.
     categories = [col for col in model.schema.categorical if col != keep_id]
-    writer = _Writer(dest, kind)
+    id_type = column_type(source, keep_id) if keep_id is not None else None
+    writer = _Writer(dest, kind, scores_schema(keep_id, id_type))
     rows = 0
     with ExitStack() as stack:
         stack.callback(writer.close)
