@@ -6,20 +6,19 @@ so a dataset that init accepts is one that `dvc repro` prepares.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
-from sklearn.model_selection import train_test_split
 
 from gitops_ml.core.columns import as_numbers, check_ids, check_usable, check_values, drop
 from gitops_ml.core.errors import DataError
 from gitops_ml.core.labels import as_text, find_label, label_text
 from gitops_ml.core.params import DataParams
 from gitops_ml.core.schema import ROW_KEY, FeatureSchema, with_statistics
+from gitops_ml.core.stratified import split_sizes, stratified_split
 from gitops_ml.core.table import Table, as_category, clean, is_text
 
 # A text column is treated as numeric when at least this share of its values parse as numbers:
@@ -230,7 +229,7 @@ def split_positions(y: pd.Series, test_size: float, seed: int) -> tuple[np.ndarr
             f"got {counts.to_dict()}"
         )
     rows, classes = len(y), len(counts)
-    held_out = math.ceil(test_size * rows)  # as scikit-learn rounds it
+    _, held_out = split_sizes(rows, test_size)
     if held_out < classes or rows - held_out < classes:
         raise DataError(
             f"data.test_size {test_size}: of {rows} rows it holds out {held_out} for testing "
@@ -238,13 +237,7 @@ def split_positions(y: pd.Series, test_size: float, seed: int) -> tuple[np.ndarr
             f"per class); choose a test_size between {classes / rows:.4g} and "
             f"{1 - classes / rows:.4g}"
         )
-    try:
-        train, test = train_test_split(
-            np.arange(rows), test_size=test_size, random_state=seed, stratify=y
-        )
-    except ValueError as exc:  # a split scikit-learn cannot stratify, said in its words
-        raise DataError(f"data.test_size {test_size}: cannot split {rows} rows: {exc}") from None
-    return train, test
+    return stratified_split(y, test_size, seed)
 
 
 def split(
