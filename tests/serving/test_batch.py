@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,21 +27,19 @@ def _input(trained: Trained, path: Path) -> pd.DataFrame:
     return frame
 
 
+def _score(trained: Trained, source: Path, dest: Path, **options: Any) -> predict.Scored:
+    """`gitops-ml predict` in process on the trained model: threshold 0.5, no progress bar."""
+    settings = {"threshold": 0.5, "schema_path": trained.schema_path, "progress": False}
+    return predict.run(str(trained.model_path), source, dest, **(settings | options))
+
+
 @pytest.mark.parametrize(("source", "dest"), [("in.csv", "out.parquet"), ("in.parquet", "out.csv")])
 def test_batch_scores_equal_in_process_predictions(
     trained: Trained, tmp_path: Path, source: str, dest: str
 ) -> None:
     """Scored in small chunks, every row gets the pipeline's own probability, id kept, in order."""
     frame = _input(trained, tmp_path / source)
-    done = predict.run(
-        str(trained.model_path),
-        tmp_path / source,
-        tmp_path / dest,
-        threshold=0.4,
-        schema_path=trained.schema_path,
-        chunk_rows=333,
-        progress=False,
-    )
+    done = _score(trained, tmp_path / source, tmp_path / dest, threshold=0.4, chunk_rows=333)
     out = (
         # Labels as text, as written (pandas would turn `true` or `1` into a boolean or a number).
         pd.read_csv(tmp_path / dest, dtype={"label": str})
@@ -65,15 +64,7 @@ def test_a_bad_value_names_the_line_and_writes_nothing(trained: Trained, tmp_pat
     frame.loc[frame.index[row], number] = "twelve"
     frame.to_csv(tmp_path / "in.csv", index=False)
     with pytest.raises(DataError) as err:
-        predict.run(
-            str(trained.model_path),
-            tmp_path / "in.csv",
-            tmp_path / "out.csv",
-            threshold=0.5,
-            schema_path=trained.schema_path,
-            chunk_rows=min(250, row // 2),
-            progress=False,
-        )
+        _score(trained, tmp_path / "in.csv", tmp_path / "out.csv", chunk_rows=min(250, row // 2))
     where = f"column '{number}' at line {row + 2}"
     assert f"{where}: expected finite numbers, got 'twelve'" in str(err.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
@@ -92,34 +83,17 @@ def test_an_infinity_in_a_parquet_number_column_names_the_row(
     frame[other] = [
         None if pd.isna(v) else f" {v} " if i % 2 else str(v) for i, v in enumerate(frame[other])
     ]
+
+    def refusal() -> str:
+        frame.to_parquet(tmp_path / "in.parquet", index=False)
+        with pytest.raises(DataError) as err:
+            _score(trained, tmp_path / "in.parquet", tmp_path / "out.parquet", chunk_rows=250)
+        return str(err.value)
+
     frame.loc[frame.index[3], other] = "n/a"
-    frame.to_parquet(tmp_path / "in.parquet", index=False)
-    with pytest.raises(DataError) as err:
-        predict.run(
-            str(trained.model_path),
-            tmp_path / "in.parquet",
-            tmp_path / "out.parquet",
-            threshold=0.5,
-            schema_path=trained.schema_path,
-            chunk_rows=250,
-            progress=False,
-        )
-    assert f"column '{other}' at row 4: expected finite numbers, got 'n/a'" in str(err.value)
+    assert f"column '{other}' at row 4: expected finite numbers, got 'n/a'" in refusal()
     frame.loc[frame.index[3], other] = " 12 "
-    frame.to_parquet(tmp_path / "in.parquet", index=False)
-    with pytest.raises(DataError) as err:
-        predict.run(
-            str(trained.model_path),
-            tmp_path / "in.parquet",
-            tmp_path / "out.parquet",
-            threshold=0.5,
-            schema_path=trained.schema_path,
-            chunk_rows=250,
-            progress=False,
-        )
-    assert f"column '{number}' at row {row + 1}: expected finite numbers, got -inf" in str(
-        err.value
-    )
+    assert f"column '{number}' at row {row + 1}: expected finite numbers, got -inf" in refusal()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
 
 
@@ -129,14 +103,7 @@ def test_a_missing_column_is_named(trained: Trained, tmp_path: Path) -> None:
     frame = _input(trained, tmp_path / "in.parquet").drop(columns=[category])
     frame.to_parquet(tmp_path / "in.parquet", index=False)
     with pytest.raises(DataError, match=rf"missing feature column\(s\) \['{category}'\]"):
-        predict.run(
-            str(trained.model_path),
-            tmp_path / "in.parquet",
-            tmp_path / "out.parquet",
-            threshold=0.5,
-            schema_path=trained.schema_path,
-            progress=False,
-        )
+        _score(trained, tmp_path / "in.parquet", tmp_path / "out.parquet")
 
 
 def test_an_unknown_output_format_is_refused(trained: Trained, tmp_path: Path) -> None:
@@ -145,14 +112,7 @@ def test_an_unknown_output_format_is_refused(trained: Trained, tmp_path: Path) -
     with pytest.raises(
         UserError, match=r"--output .*out.json: expected a path ending in .csv or .parquet"
     ):
-        predict.run(
-            str(trained.model_path),
-            tmp_path / "in.csv",
-            tmp_path / "out.json",
-            threshold=0.5,
-            schema_path=trained.schema_path,
-            progress=False,
-        )
+        _score(trained, tmp_path / "in.csv", tmp_path / "out.json")
 
 
 def test_cli_scores_a_file(trained: Trained, tmp_path: Path, tool_env: dict[str, str]) -> None:
@@ -233,11 +193,9 @@ def test_messy_text_scores_as_scikit_learn_scores_its_labels(
         frame.to_csv(tmp_path / name, index=False)
     else:
         frame.to_parquet(tmp_path / name, index=False)
-    args = {"threshold": 0.5, "schema_path": trained.schema_path, "progress": False}
-    args |= {"chunk_rows": 300}
-    compiled = predict.run(str(trained.model_path), tmp_path / name, tmp_path / "c.parquet", **args)
-    reference = predict.run(
-        str(trained.model_path), tmp_path / name, tmp_path / "s.parquet", engine="sklearn", **args
+    compiled = _score(trained, tmp_path / name, tmp_path / "c.parquet", chunk_rows=300)
+    reference = _score(
+        trained, tmp_path / name, tmp_path / "s.parquet", chunk_rows=300, engine="sklearn"
     )
     assert (compiled.engine, reference.engine) == ("onnxruntime", "scikit-learn")
     got, want = pd.read_parquet(tmp_path / "c.parquet"), pd.read_parquet(tmp_path / "s.parquet")
@@ -256,15 +214,12 @@ def test_an_id_column_that_is_a_text_feature_is_copied_as_text(
     frame = trained.test[[ID, *trained.schema.features]].copy()
     frame[category] = frame[category].astype("str")  # as most files hold text
     frame.to_parquet(tmp_path / "in.parquet", index=False)
-    predict.run(
-        str(trained.model_path),
+    _score(
+        trained,
         tmp_path / "in.parquet",
         tmp_path / "out.parquet",
-        threshold=0.5,
-        schema_path=trained.schema_path,
         id_column=category,
         chunk_rows=300,
-        progress=False,
     )
     out = pd.read_parquet(tmp_path / "out.parquet")
     assert list(out.columns) == [category, "probability", "label"]
@@ -286,15 +241,7 @@ def test_ids_missing_in_the_whole_first_chunk_keep_their_type(
         frame.to_csv(tmp_path / name, index=False)
     else:
         frame.to_parquet(tmp_path / name, index=False)
-    predict.run(
-        str(trained.model_path),
-        tmp_path / name,
-        tmp_path / "out.parquet",
-        threshold=0.5,
-        schema_path=trained.schema_path,
-        chunk_rows=first,
-        progress=False,
-    )
+    _score(trained, tmp_path / name, tmp_path / "out.parquet", chunk_rows=first)
     out = pd.read_parquet(tmp_path / "out.parquet")
     assert out[ID].isna().sum() == first
     assert out[ID].tolist()[first:] == frame[ID].tolist()[first:]
