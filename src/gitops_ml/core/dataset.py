@@ -229,11 +229,11 @@ def split_positions(y: pd.Series, test_size: float, seed: int) -> tuple[np.ndarr
             f"got {counts.to_dict()}"
         )
     rows, classes = len(y), len(counts)
-    _, held_out = split_sizes(rows, test_size)
-    if held_out < classes or rows - held_out < classes:
+    kept, held_out = split_sizes(rows, test_size)
+    if held_out < classes or kept < classes:
         raise DataError(
             f"data.test_size {test_size}: of {rows} rows it holds out {held_out} for testing "
-            f"and keeps {rows - held_out} for training, and each needs at least {classes} (one "
+            f"and keeps {kept} for training, and each needs at least {classes} (one "
             f"per class); choose a test_size between {classes / rows:.4g} and "
             f"{1 - classes / rows:.4g}"
         )
