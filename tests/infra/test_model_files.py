@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
+import subprocess
+import sys
 import typing
 import zipfile
 from pathlib import Path
@@ -12,7 +15,7 @@ import pandas as pd
 import pytest
 import skops.io
 
-from gitops_ml.core import model as model_spec
+from gitops_ml.core import model_types
 from gitops_ml.core.errors import ModelError
 from gitops_ml.core.model import build_pipeline, positive_proba
 from gitops_ml.core.params import ModelParams, TrainParams
@@ -70,7 +73,51 @@ def test_model_file_round_trips_byte_identically(tmp_path: Path) -> None:
 
 def test_every_model_type_has_its_classes_listed() -> None:
     """Each `train.model.type` params allow names the classes its fitted model holds."""
-    assert sorted(model_spec.ESTIMATOR_CLASSES) == MODEL_TYPES
+    assert sorted(model_types.ESTIMATORS) == MODEL_TYPES
+
+
+def test_the_listed_names_are_the_classes_with_their_loaders() -> None:
+    """Each listed name imports as that very class (not an alias re-exported elsewhere), and is
+    rebuilt by the loader skops gives its kind: Cython trees and losses by their constructors."""
+    from sklearn._loss._loss import CyLossFunction
+    from sklearn.tree._tree import Tree
+
+    for loader, name in model_types.model_types():
+        module, _, qualname = name.rpartition(".")
+        cls = getattr(importlib.import_module(module), qualname)
+        assert f"{cls.__module__}.{cls.__qualname__}" == name
+        kind = (
+            "TreeNode"
+            if issubclass(cls, Tree)
+            else "LossNode"
+            if issubclass(cls, CyLossFunction)
+            else "ObjectNode"
+        )
+        assert loader == kind, name
+
+
+def test_checking_a_file_against_the_allow_list_imports_no_scikit_learn(tmp_path: Path) -> None:
+    """`track` checks a model file without scikit-learn (its memory and start-up): the check
+    refuses a crafted file and passes a real one in a process that never imports it."""
+    model, _ = _fitted(max_iter=5)
+    save_model(model, tmp_path / "m.skops")
+    (tmp_path / "evil.skops").write_bytes(crafted.standalone(tmp_path / "marker"))
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from gitops_ml.infra.model_files import refused_types, trusted_names\n"
+        "for name in ('m.skops', 'evil.skops'):\n"
+        "    print(name, refused_types(Path(name).read_bytes(), name))\n"
+        "print(len(trusted_names()), 'sklearn' in sys.modules, 'skops' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    lines = done.stdout.splitlines()
+    assert lines[0] == "m.skops []"
+    assert lines[1].startswith("evil.skops [")
+    assert "runstring" in lines[1]
+    assert lines[2] == f"{len(model_files.trusted_names())} False False"
 
 
 def test_the_allow_list_is_exactly_what_the_models_hold(tmp_path: Path) -> None:

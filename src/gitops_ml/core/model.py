@@ -1,8 +1,8 @@
 """The model the template builds: a scikit-learn Pipeline with its preprocessing inside.
 
 What `train.model` in params.yaml can build is defined here and nowhere else: training fits it,
-tuning searches it, every step that scores asks it for probabilities the same way, and the
-trust policy of model files (`infra/model_files.py`) allows exactly the classes listed here.
+tuning searches it, and every step that scores asks it for probabilities the same way. The
+classes its fitted models hold are named in `core/model_types.py`: the allow-list of model files.
 """
 
 from __future__ import annotations
@@ -11,19 +11,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn._loss._loss import CyHalfBinomialLoss
-from sklearn._loss.link import Interval, LogitLink
-from sklearn._loss.loss import HalfBinomialLoss
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.ensemble._hist_gradient_boosting.binning import _BinMapper
-from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import LabelEncoder, OneHotEncoder, StandardScaler
-from sklearn.tree import DecisionTreeClassifier
-from sklearn.tree._tree import Tree
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from gitops_ml.core.params import (
     HistGradientBoostingParams,
@@ -37,39 +30,6 @@ from gitops_ml.core.schema import FeatureSchema
 PREDICT_CHUNK_ROWS = 250_000
 # The estimator's step name in the pipeline; scikit-learn prefixes its hyperparameters with it.
 ESTIMATOR_STEP = "model"
-
-# Every class a fitted pipeline of this module holds: the preprocessing all of them share, and
-# per `train.model.type` the estimator with the classes its fitted state keeps (trees, binning,
-# loss). Model files may hold these classes and nothing else (infra/model_files.py), so an
-# estimator added to `build_estimator` gets its entry here in the same change; a test fits each
-# type and checks that its saved file holds exactly these.
-PREPROCESSING_CLASSES: tuple[type, ...] = (
-    Pipeline,
-    ColumnTransformer,
-    SimpleImputer,
-    StandardScaler,
-    OneHotEncoder,
-)
-ESTIMATOR_CLASSES: dict[str, tuple[type, ...]] = {
-    "logistic_regression": (LogisticRegression,),
-    "random_forest": (RandomForestClassifier, DecisionTreeClassifier, Tree),
-    "hist_gradient_boosting": (
-        HistGradientBoostingClassifier,
-        _BinMapper,
-        TreePredictor,
-        LabelEncoder,
-        HalfBinomialLoss,
-        CyHalfBinomialLoss,
-        LogitLink,
-        Interval,
-    ),
-}
-
-
-def model_classes() -> tuple[type, ...]:
-    """Every class a fitted pipeline built here can hold, whatever `train.model.type` is."""
-    estimators = [cls for classes in ESTIMATOR_CLASSES.values() for cls in classes]
-    return tuple(dict.fromkeys([*PREPROCESSING_CLASSES, *estimators]))
 
 
 def build_estimator(params: TrainParams, seed: int) -> Any:

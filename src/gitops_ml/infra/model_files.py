@@ -5,8 +5,8 @@ and every command that loads a model (evaluate, serve, predict, monitor, promote
 loads it here, from a local file or from bytes read out of the registry.
 
 The trust policy is an exact allow-list. A model file may hold the classes the template's model
-building produces (`core.model.model_classes`, each through the one skops loader that rebuilds
-it), numpy arrays, numpy number and boolean scalars, dtypes and random generators, and Python
+building produces (`core.model_types`, each through the one skops loader that rebuilds it),
+numpy arrays, numpy number and boolean scalars, dtypes and random generators, and Python
 containers, and nothing else. The file's schema is read and checked before skops constructs a
 single object, so a file that names any other type (a function of numpy, scipy or scikit-learn
 that runs a string, say) is refused before anything in it can run. Pickle is never used.
@@ -25,15 +25,13 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-from sklearn._loss._loss import CyLossFunction
-from sklearn.tree._tree import Tree
 
 from gitops_ml.core.errors import ModelError
-from gitops_ml.core.model import model_classes
+from gitops_ml.core.model_types import model_types
 from gitops_ml.infra.files import write_bytes
 
-# skops is imported inside the functions that use it (`_skops_io`): `evaluate` imports this
-# module before it knows it needs to load.
+# skops (and with it scikit-learn) is imported inside the functions that use it (`_skops_io`):
+# checking a file against the allow-list needs neither, and `track` checks without loading.
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
 # Python containers and numpy's own objects, by the skops loader that rebuilds each: none of
 # them calls anything the file names.
@@ -56,20 +54,6 @@ _NAMELESS = frozenset({"JsonNode", "CachedNode"})
 _ARRAY = "NdArrayNode"
 
 
-def _name(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def _loader(cls: type) -> str:
-    # skops rebuilds scikit-learn's Cython trees and losses through their constructor, every
-    # other class from its state.
-    if issubclass(cls, Tree):
-        return "TreeNode"
-    if issubclass(cls, CyLossFunction):
-        return "LossNode"
-    return "ObjectNode"
-
-
 def _numpy_scalars() -> frozenset[str]:
     kinds = {t for t in np.sctypeDict.values() if issubclass(t, np.number | np.bool_)}
     return frozenset(f"numpy.{t.__name__}" for t in kinds)
@@ -78,9 +62,8 @@ def _numpy_scalars() -> frozenset[str]:
 @functools.cache
 def allowed_types() -> frozenset[tuple[str, str]]:
     """The (skops loader, type) pairs a model file may hold: what the template's models need."""
-    classes = {(_loader(cls), _name(cls)) for cls in model_classes()}
     arrays = {(_ARRAY, name) for name in {"numpy.ndarray", *_numpy_scalars()}}
-    return frozenset(classes | arrays | _STRUCTURE)
+    return frozenset(model_types() | arrays | _STRUCTURE)
 
 
 def trusted_names() -> list[str]:
