@@ -10,9 +10,15 @@ from pathlib import Path
 import mlflow.artifacts
 import mlflow.pyfunc
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
+from mlflow.models import infer_signature
 
+from gitops_ml.core.model import build_pipeline
+from gitops_ml.core.model_types import ESTIMATORS
+from gitops_ml.core.params import TrainParams
+from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.infra import model_source, tracking
 from gitops_ml.infra.files import sha256_bytes
 from gitops_ml.infra.logged_model import MODEL_FILE, requirements
@@ -38,6 +44,21 @@ def test_the_logged_file_is_the_saved_file(trained: Trained, logged: str) -> Non
     assert fetched.meta.flavors["sklearn"]["serialization_format"] == "skops"
     assert fetched.meta.flavors["sklearn"]["pickled_model"] == MODEL_FILE
     assert fetched.meta.signature.inputs.input_names() == list(trained.schema.features)
+
+
+def test_the_signature_is_the_one_the_model_s_scores_give(trained: Trained, logged: str) -> None:
+    """The signature is declared without loading the model: it is the one MLflow infers from
+    the model's own scores, and every model type scores in float64 as it declares."""
+    example = trained.test[list(trained.schema.features)].head(5)
+    scored = trained.pipeline.predict_proba(example)[:, 1]
+    assert model_source.fetch(logged).meta.signature == infer_signature(example, scored)
+    frame = pd.DataFrame({"x": np.arange(40.0), "c": ["a", "b"] * 20})
+    y = np.arange(40) % 2
+    schema = FeatureSchema("y", "1", "0", ("x",), ("c",))
+    for kind in ESTIMATORS:  # every `train.model.type`
+        settings = TrainParams.model_validate({"model": {"type": kind}})
+        fitted = build_pipeline(schema, settings, seed=0).fit(frame, y)
+        assert fitted.predict_proba(frame).dtype == np.float64, kind
 
 
 def test_mlflow_s_own_loader_serves_it(

@@ -23,7 +23,7 @@ from gitops_ml.core.params import Params, load_params
 from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.infra import lineage, model_source, tracking
 from gitops_ml.infra.files import md5
-from gitops_ml.infra.model_files import load_model, trusted_names
+from gitops_ml.infra.model_files import trusted_names
 from gitops_ml.release import promotion, rollback, status
 from gitops_ml.release.registry import CHALLENGER, CHAMPION, PREVIOUS, ModelRegistry
 
@@ -63,7 +63,6 @@ def test_promotion_lifecycle(
     prepared = repo / "data" / "prepared"
     schema = FeatureSchema.read(prepared / "schema.json")
     run_id = tracking.log_training(
-        pipeline=load_model(repo / "models" / "model.skops"),
         model_path=repo / "models" / "model.skops",
         example=features(pd.read_parquet(prepared / "test.parquet"), schema).head(5),
         params=load_params(repo / "params.yaml"),

@@ -201,7 +201,6 @@ def test_a_training_run_logged_without_the_schema_is_not_what_is_registered(
     schema = FeatureSchema.read(prepared / "schema.json")
     test = pd.read_parquet(prepared / "test.parquet")
     old = tracking.log_training(
-        pipeline=load_model(repo / "models" / "model.skops"),
         model_path=repo / "models" / "model.skops",
         example=test[schema.features].head(5),
         params=params,

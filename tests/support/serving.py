@@ -50,7 +50,6 @@ class Trained:
     def log_args(self, data_files: list[Path] | None = None) -> dict[str, Any]:
         """The model as the pipeline logs it: the arguments of `tracking.log_training`."""
         return {
-            "pipeline": self.pipeline,
             "model_path": self.model_path,
             "example": self.test[list(self.schema.features)].head(5),
             "params": self.params,

@@ -25,7 +25,6 @@ from gitops_ml.infra.logged_model import SavedSkopsFlavor
 
 if TYPE_CHECKING:
     import pandas as pd
-    from sklearn.pipeline import Pipeline
 
     from gitops_ml.core.params import MlflowParams, Params
     from gitops_ml.core.schema import FeatureSchema
@@ -206,7 +205,6 @@ def _flat(prefix: str, value: Any) -> dict[str, Any]:
 
 def log_training(
     *,
-    pipeline: Pipeline,
     model_path: Path,
     example: pd.DataFrame,
     params: Params,
@@ -216,12 +214,15 @@ def log_training(
 ) -> str:
     """Log a fitted model with its signature, params and lineage; return the run id.
 
-    The model is logged from its saved file at `model_path` (`logged_model`), not serialised
-    again. `trusted_types` is the model files' allow-list (`model_files.trusted_names`),
-    recorded for MLflow's own loader; the package loads logged models through `model_source`
-    only. With `schema`, the feature schema is stored in the model's metadata and as
+    The model is logged from its saved file at `model_path` (`logged_model`), neither
+    serialised again nor loaded: the signature's input is `example`'s columns, its output one
+    float64 per row (the positive class's probability, as every model of `core.model` scores).
+    `trusted_types` is the model files' allow-list (`model_files.trusted_names`), recorded for
+    MLflow's own loader; the package loads logged models through `model_source` only. With
+    `schema`, the feature schema is stored in the model's metadata and as
     `schema.json`.
     """
+    import numpy as np
     from mlflow.models import Model, infer_signature
 
     tags = lineage.run_tags(Path.cwd(), dvc_lock.read_lock(), data_files)
@@ -232,7 +233,7 @@ def log_training(
             mlflow.log_params(
                 {"seed": params.seed, **_flat("train", params.train.model_dump(mode="json"))}
             )
-            signature = infer_signature(example, pipeline.predict_proba(example)[:, 1])
+            signature = infer_signature(example, np.zeros(len(example), dtype=np.float64))
             Model.log(
                 artifact_path=None,
                 name="model",
@@ -247,7 +248,6 @@ def log_training(
 
 def log_evaluation(
     *,
-    pipeline: Pipeline,
     model_path: Path,
     example: pd.DataFrame,
     params: Params,
@@ -278,7 +278,6 @@ def log_evaluation(
         found[0].info.run_id
         if found
         else log_training(
-            pipeline=pipeline,
             model_path=model_path,
             example=example,
             params=params,

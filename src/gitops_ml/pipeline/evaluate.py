@@ -133,7 +133,6 @@ def run(prepared: Path, model_path: Path, out_dir: Path, params: Params) -> Eval
     write_json(out_dir / "slices.json", result.slices)
     write_json(out_dir / "metrics.json", result.metrics)
     tracking.log_evaluation(
-        pipeline=pipeline,
         model_path=model_path,
         example=features(test, schema).head(5),
         params=params,

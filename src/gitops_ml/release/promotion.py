@@ -188,7 +188,6 @@ def _log_model(paths: Paths, params: Params, test: pd.DataFrame, schema: Feature
     """Log the model file to a new run (a tracking server that never saw this training)."""
     with redirect_stdout(io.StringIO()):  # MLflow prints a link to the run
         run_id = tracking.log_training(
-            pipeline=load_model(paths.model),
             model_path=paths.model,
             example=features(test, schema).head(5),
             params=params,
