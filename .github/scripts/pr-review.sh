@@ -33,8 +33,10 @@ COMMENT_TITLE="gitops-ml model report"
 STATUS_CONTEXT="gitops-ml / quality gate"
 
 reproduce() {
-  # Each stage records its wall time and peak memory; the report puts them beside the base's.
+  # Each stage command records its wall time and peak memory; the report puts them beside the
+  # base's. The branch's committed file is set aside: only what runs here is this run's cost.
   export GITOPS_ML_TIMINGS="$PWD/eval/timings.json"
+  rm -f "$GITOPS_ML_TIMINGS"
   # Tracking credentials that are not configured arrive empty: MLflow must not see them set.
   local name
   for name in MLFLOW_TRACKING_USERNAME MLFLOW_TRACKING_PASSWORD; do

@@ -34,11 +34,18 @@ def _stage_params() -> dict[str, set[str]]:
     return {name: set(stage.get("params", [])) for name, stage in stages.items()}
 
 
-def _stage_cmds() -> dict[str, list[str]]:
+def _commands(stage: dict[str, Any]) -> list[str]:
+    """A stage's commands: its `cmd`, one string or a list DVC runs in turn."""
+    cmd = stage["cmd"]
+    return [cmd] if isinstance(cmd, str) else list(cmd)
+
+
+def _stage_cmds() -> dict[str, list[list[str]]]:
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     raw = params.load_params(ROOT / "params.yaml").data.raw
     return {
-        name: stage["cmd"].replace("${data.raw}", raw).split() for name, stage in stages.items()
+        name: [cmd.replace("${data.raw}", raw).split() for cmd in _commands(stage)]
+        for name, stage in stages.items()
     }
 
 
@@ -56,13 +63,14 @@ def test_every_stage_reads_exactly_its_listed_sections(
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
 
     read: dict[str, set[str]] = {}
-    for stage, argv in _stage_cmds().items():
-        recorder = Recorder(real)
+    for stage, commands in _stage_cmds().items():
+        recorder = Recorder(real)  # one for the stage: the sections all its commands read
         monkeypatch.setattr(params, "load_params", lambda _path, r=recorder: r)
-        monkeypatch.setattr(sys, "argv", argv)
-        with pytest.raises(SystemExit) as done:
-            cli.main()
-        assert done.value.code == 0, f"stage {stage} failed"
+        for argv in commands:
+            monkeypatch.setattr(sys, "argv", argv)
+            with pytest.raises(SystemExit) as done:
+                cli.main()
+            assert done.value.code == 0, f"stage {stage}: {argv[1]} failed"
         read[stage] = recorder.read
 
     assert read == _stage_params()
@@ -71,7 +79,9 @@ def test_every_stage_reads_exactly_its_listed_sections(
 
 def test_stage_commands_are_the_cli() -> None:
     """Every stage runs the project's own command, so CI and developers run the same code."""
-    assert all(argv[0] == "gitops-ml" for argv in _stage_cmds().values())
+    commands = [argv for stage in _stage_cmds().values() for argv in stage]
+    assert all(argv[0] == "gitops-ml" for argv in commands)
+    assert [argv[1] for argv in _stage_cmds()["evaluate"]] == ["evaluate", "plot", "track"]
 
 
 SRC = ROOT / "src"
@@ -117,15 +127,19 @@ def _code_of(module: str) -> set[str]:
     }
 
 
-def _stages_with_code() -> dict[str, set[str]]:
-    """Stages of dvc.yaml and its commented-out tune stage, with their deps under src/."""
+def _stages_with_code() -> dict[str, tuple[list[str], set[str]]]:
+    """Stages of dvc.yaml and its commented-out tune stage: the `gitops-ml` command each of
+    its commands runs, and its deps under src/."""
     text = (ROOT / "dvc.yaml").read_text(encoding="utf-8")
     stages = yaml.safe_load(text)["stages"]
     # The optional tune stage is shipped commented out: read it as it is when switched on.
     tune = [line[4:] for line in text.splitlines() if line.startswith("  #   ")]
     stages.update(yaml.safe_load("\n".join(["tune:", *tune])))
     return {
-        name: {d for d in stage.get("deps", []) if str(d).startswith("src/")}
+        name: (
+            [cmd.split()[1] for cmd in _commands(stage)],
+            {d for d in stage.get("deps", []) if str(d).startswith("src/")},
+        )
         for name, stage in stages.items()
     }
 
@@ -135,10 +149,12 @@ def test_every_stage_depends_on_exactly_the_code_it_runs() -> None:
     change to shared code (the metrics core, say) re-runs the stages that run it, and no other."""
     stages = _stages_with_code()
     assert {"prepare", "train", "evaluate", "tune"} <= set(stages)
-    for name, deps in stages.items():
-        # A stage's code is the pipeline module of its name.
-        assert (PACKAGE / "pipeline" / f"{name}.py").is_file(), f"stage {name}: no module"
-        runs = _code_of(f"gitops_ml.pipeline.{name}")
+    for name, (commands, deps) in stages.items():
+        # A stage's code is the pipeline module of each of its commands.
+        runs: set[str] = set()
+        for command in commands:
+            assert (PACKAGE / "pipeline" / f"{command}.py").is_file(), f"{command}: no module"
+            runs |= _code_of(f"gitops_ml.pipeline.{command}")
         assert deps == runs, f"stage {name}: add {sorted(runs - deps)}, drop {sorted(deps - runs)}"
 
 

@@ -6,8 +6,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from matplotlib.figure import Figure
-
 from gitops_ml.infra.files import write_atomic
 
 if TYPE_CHECKING:
@@ -19,6 +17,10 @@ Series = Mapping[str, Points]
 
 
 def _figure() -> tuple[Figure, Axes]:
+    # matplotlib (~25 MB) is loaded by the first drawing, not by importing this module: `track`
+    # reads NAMES only.
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(5, 4), dpi=100, layout="tight")
     return fig, fig.add_subplot()
 
@@ -102,8 +104,15 @@ _SINGLE: dict[str, Callable[[Points], Figure]] = {
     "confusion": confusion,
     "importance": importance,
 }
+# The plots `render_all` draws, each from the plot data of its name.
+NAMES = tuple(_SINGLE)
 
 
 def render_all(plots: Mapping[str, Points], out_dir: Path) -> list[Path]:
-    """Draw each known plot to `out_dir/<name>.png`; return the written paths."""
-    return [save(draw(plots[name]), out_dir / f"{name}.png") for name, draw in _SINGLE.items()]
+    """Draw each known plot to `out_dir/<name>.png`; return the written paths.
+
+    Every figure is drawn before any is written, so plot data that cannot be drawn leaves no
+    figure of this run beside those of an earlier one.
+    """
+    drawn = {name: draw(plots[name]) for name, draw in _SINGLE.items()}
+    return [save(fig, out_dir / f"{name}.png") for name, fig in drawn.items()]

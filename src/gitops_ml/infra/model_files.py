@@ -159,15 +159,23 @@ def refused_types(data: bytes, where: str) -> list[str]:
     )
 
 
-def load_model_bytes(data: bytes, where: str) -> Any:
-    """The model in a skops file's bytes, after the allow-list check; ModelError naming `where`."""
+def check_allowed(data: bytes, where: str) -> None:
+    """Refuse (ModelError naming `where`) a skops file that holds a type outside the allow-list.
+
+    Reads the file's schema only: nothing in it is built, and no scikit-learn is imported.
+    """
     refused = refused_types(data, where)
     if refused:
         raise ModelError(
             f"{where}: refusing to load a model file that holds types outside the template's "
             f"models: {refused}. Only the classes `train.model.type` can build "
-            "(src/gitops_ml/core/model.py), numpy arrays and Python containers are loaded"
+            "(src/gitops_ml/core/model_types.py), numpy arrays and Python containers are loaded"
         )
+
+
+def load_model_bytes(data: bytes, where: str) -> Any:
+    """The model in a skops file's bytes, after the allow-list check; ModelError naming `where`."""
+    check_allowed(data, where)
     skops_io = _skops_io()
     from skops.io.exceptions import UntrustedTypesFoundException
 

@@ -1,5 +1,9 @@
-"""The evaluate stage: metrics with bootstrap errors, per-slice metrics, the held-out
-predictions, curves, confusion, feature importance; and the model's MLflow run."""
+"""The evaluate stage's first command: metrics with bootstrap errors, per-slice metrics, the
+held-out predictions, and the plot data of curves, confusion and feature importance.
+
+The stage's next commands, `plot` and `track` (pipeline/plot.py, pipeline/track.py), draw the
+figures and log the model with its metrics to MLflow, each in a process of its own: this one
+loads neither matplotlib nor MLflow."""
 
 from __future__ import annotations
 
@@ -21,9 +25,8 @@ from gitops_ml.core.model import features, scored_split
 from gitops_ml.core.params import EvaluateParams, Params
 from gitops_ml.core.permuted_trees import reusing_trees
 from gitops_ml.core.schema import ROW_KEY, FeatureSchema
-from gitops_ml.infra import figures, tracking
 from gitops_ml.infra.files import write_json, write_text
-from gitops_ml.infra.model_files import load_model, trusted_names
+from gitops_ml.infra.model_files import load_model
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -120,26 +123,15 @@ def evaluate(
 
 
 def run(prepared: Path, model_path: Path, out_dir: Path, params: Params) -> Evaluation:
-    """Evaluate the model on `prepared/test.parquet`; write metrics, plot data and figures, and
-    log them with the model (when it is new) to MLflow."""
+    """Evaluate the model on `prepared/test.parquet`; write the metrics, slices, held-out
+    predictions and plot data under `out_dir`."""
     schema = FeatureSchema.read(prepared / "schema.json")
     test = pd.read_parquet(prepared / "test.parquet")
     pipeline = load_model(model_path)
     result = evaluate(pipeline, test, schema, params.evaluate, params.seed)
     for name, points in result.plots.items():
         write_json(out_dir / "plots" / f"{name}.json", points)
-    pngs = figures.render_all(result.plots, out_dir / "figures")
     write_text(out_dir / "predictions.csv", predictions.to_csv(result.predictions))
     write_json(out_dir / "slices.json", result.slices)
     write_json(out_dir / "metrics.json", result.metrics)
-    tracking.log_evaluation(
-        model_path=model_path,
-        example=features(test, schema).head(5),
-        params=params,
-        data_files=[prepared / "train.parquet", prepared / "test.parquet"],
-        trusted_types=trusted_names(),
-        schema=schema,
-        metrics=result.metrics,
-        figures=pngs,
-    )
     return result
