@@ -176,3 +176,21 @@ def test_track_refuses_bad_input_before_logging_anything(
     assert cli("plot", "--eval", "eval") == (0, "")
     assert cli(*TRACK)[0] == 0
     assert _runs(project) == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--prepared", "nowhere", "--model", "models/other.skops"],
+        [*EVALUATE[:2], "nowhere", *EVALUATE[3:], "--out", "eval"],
+        [*TRACK[:2], "nowhere", *TRACK[3:]],
+    ],
+    ids=["train", "evaluate", "track"],
+)
+def test_a_stage_before_prepare_names_the_missing_schema(
+    cli: Cli, project: Path, args: list[str]
+) -> None:
+    """Run before `prepare` wrote the split (or pointed elsewhere), a stage says so."""
+    _refused(*cli(*args), "nowhere/schema.json: not found", "gitops-ml prepare")
+    assert not (project / "models" / "other.skops").exists()
+    assert not (project / "eval").exists()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import pytest
@@ -134,3 +134,40 @@ def test_params_are_read_as_dvc_writes_them() -> None:
     assert sides.parse("data:\n  positive_label: Yes\n", "params.yaml", "yaml") == {
         "data": {"positive_label": "Yes"}
     }
+
+
+def test_the_cost_section_puts_each_command_beside_the_base_s() -> None:
+    """Recorded timings become one row per stage command, the base's value first where it has
+    one; a base that committed none is said, and a branch with none gets no section."""
+    recorded = {
+        "evaluate": {"wall_seconds": 1.93, "peak_memory_mb": 257.9},
+        "track": {"wall_seconds": 1.56, "peak_memory_mb": 1244.4},
+    }
+
+    def cost(
+        base_timings: dict[str, Any] | None, branch_timings: dict[str, Any] | None
+    ) -> list[str]:
+        base = replace(_side("a" * 40, _metrics(roc_auc=0.85)), timings=base_timings)
+        branch = replace(_side("b" * 40, _metrics(roc_auc=0.85)), timings=branch_timings)
+        report = verdict.build(
+            base,
+            branch,
+            base_rev="main",
+            branch_gates=GatesParams(),
+            branch_data=RawData("raw.csv", "r1", 10),
+            repro=CLEAN,
+        )
+        assert report.to_dict()["cost"] == {"base": base_timings, "branch": branch_timings}
+        md = markdown.render(report, base, branch).splitlines()
+        return md[md.index("### Cost") : md.index("### Cost") + 8] if "### Cost" in md else []
+
+    lines = cost({"evaluate": {"wall_seconds": 2.5, "peak_memory_mb": 370.0}}, recorded)
+    assert lines[2:6] == [
+        "| command | wall time | peak memory |",
+        "|---|--:|--:|",
+        "| evaluate | 2.5 s → 1.9 s | 370.0 MB → 257.9 MB |",
+        "| track | 1.6 s | 1,244.4 MB |",
+    ]
+    assert "(base → this branch)" in lines[7]
+    assert "the base committed no eval/timings.json" in cost(None, recorded)[7]
+    assert cost(None, None) == []

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from gitops_ml.core.errors import DataError
+
 # The column of the prepared splits that names each row, the same on every revision that reads
 # the same data: the pull-request report pairs the rows two revisions both held out by it.
 ROW_KEY = "_row_key"
@@ -56,8 +58,15 @@ class FeatureSchema:
 
     @classmethod
     def read(cls, path: Path) -> FeatureSchema:
-        """Load a schema written by `prepare`."""
-        return cls.from_json(path.read_text(encoding="utf-8"))
+        """Load a schema written by `prepare`; DataError naming the file when it cannot be."""
+        try:
+            return cls.from_json(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DataError(f"{path}: not found; `gitops-ml prepare` writes it") from None
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise DataError(
+                f"{path}: not a schema written by `gitops-ml prepare` ({type(exc).__name__}: {exc})"
+            ) from None
 
 
 def with_statistics(schema: FeatureSchema, train: pd.DataFrame) -> FeatureSchema:

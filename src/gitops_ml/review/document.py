@@ -108,7 +108,7 @@ class ImportanceComparison:
 
 @dataclass(frozen=True)
 class Cost:
-    """Each stage's wall time and peak memory (eval/timings.json), where recorded."""
+    """Each stage command's wall time and peak memory (eval/timings.json), where recorded."""
 
     base: dict[str, dict[str, float]] | None
     branch: dict[str, dict[str, float]] | None

@@ -397,17 +397,17 @@ def _cost(report: Report) -> list[str]:
     base, branch = report.cost.base or {}, report.cost.branch or {}
     if not branch:
         return []
-    lines = ["### Cost", "", "| stage | wall time | peak memory |", "|---|--:|--:|"]
-    for stage, now in branch.items():
-        before = base.get(stage) or {}
+    lines = ["### Cost", "", "| command | wall time | peak memory |", "|---|--:|--:|"]
+    for command, now in branch.items():
+        before = base.get(command) or {}
         wall = _cost_cell(before, now, "wall_seconds", "s")
         memory = _cost_cell(before, now, "peak_memory_mb", "MB")
-        lines.append(f"| {stage} | {wall} | {memory} |")
+        lines.append(f"| {command} | {wall} | {memory} |")
     note = "base → this branch" if base else "this branch; the base committed no eval/timings.json"
     lines += [
         "",
-        f"Each stage's process, as reproduced ({note}). Stages restored from DVC's run-cache "
-        "did not run and are not listed.",
+        f"Each stage command's process, as reproduced ({note}). Stages restored from DVC's "
+        "run-cache did not run and are not listed.",
     ]
     return lines
 
