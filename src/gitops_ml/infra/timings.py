@@ -1,9 +1,10 @@
-"""What a pipeline stage cost: its wall time and the peak memory of its process.
+"""What a pipeline stage cost: each of its commands' wall time and the peak memory of its process.
 
 When GITOPS_ML_TIMINGS names a JSON file, each stage command records its own cost there (one
-entry per stage, replaced when the stage runs again). `make run` and the pull-request job set
-it to eval/timings.json, so the report can put the branch's cost beside the base's. It is not a
-DVC output: timings vary from run to run, and stages restored from a cache have none.
+entry per command, replaced when it runs again). `make run` and the pull-request job set
+it to eval/timings.json, so the report can show what the branch's reproduction cost. It is
+neither a DVC output nor committed (.gitignore): timings vary from run to run, and stages
+restored from a cache have none.
 """
 
 from __future__ import annotations
