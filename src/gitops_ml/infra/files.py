@@ -1,4 +1,5 @@
-"""Writing outputs so that a failure never leaves a half-written file behind."""
+"""Writing outputs so that a failure never leaves a half-written file behind, and reading back
+the JSON one command wrote for the next."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from gitops_ml.core.errors import UserError
 
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
@@ -121,6 +124,16 @@ def write_text(path: Path, text: str) -> None:
 def write_json(path: Path, data: Any) -> None:
     """Write stable, diff-friendly JSON atomically (sorted keys, two-space indent)."""
     write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: Path, written_by: str) -> Any:
+    """A JSON file the command `written_by` wrote; UserError naming the file and the command."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found; `gitops-ml {written_by}` writes it") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UserError(f"{path}: not readable as JSON ({exc})") from None
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -6,22 +6,12 @@ only, so neither of the others carries it (docs/scale.md).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from gitops_ml.core.errors import UserError
 from gitops_ml.infra import figures
-
-
-def read_json(path: Path, written_by: str) -> Any:
-    """A JSON file an earlier command wrote; UserError naming it and that command."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: not found; `gitops-ml {written_by}` writes it") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise UserError(f"{path}: not readable as JSON ({exc})") from None
+from gitops_ml.infra.files import read_json
 
 
 def read_plots(plots_dir: Path) -> dict[str, list[dict[str, Any]]]:

@@ -19,8 +19,8 @@ from gitops_ml.core.errors import UserError
 from gitops_ml.core.params import Params
 from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.infra import figures, tracking
+from gitops_ml.infra.files import read_json
 from gitops_ml.infra.model_files import check_allowed, trusted_names
-from gitops_ml.pipeline.plot import read_json
 
 
 @dataclass(frozen=True)
