@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,25 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from gitops_ml.cli import main
 from gitops_ml.core.params import Params
 
 from ..conftest import BIN, ROOT
-
-Cli = Callable[..., tuple[int, str]]
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
-    """Run `gitops-ml ARGS` in-process; return the exit code and what it printed to stderr."""
-
-    def invoke(*args: str) -> tuple[int, str]:
-        monkeypatch.setattr(sys, "argv", ["gitops-ml", *args])
-        with pytest.raises(SystemExit) as done:
-            main()
-        return int(done.value.code or 0), capsys.readouterr().err
-
-    return invoke
+from .conftest import Cli
 
 
 @pytest.fixture

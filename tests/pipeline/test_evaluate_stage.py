@@ -8,17 +8,16 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from gitops_ml.cli import main
 from gitops_ml.infra import figures, tracking
 
 from ..conftest import run
 from ..support import crafted
 from ..support.serving import Trained
+from .conftest import Cli
 
 # Runs `gitops-ml ARGS` as the installed command does, then says which heavy libraries the
 # process loaded.
@@ -86,23 +85,13 @@ def test_each_command_loads_only_its_own_libraries_and_together_they_log_the_run
         assert cost["peak_memory_mb"] > 0
 
 
-Cli = Any
-
-
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], project: Path) -> Cli:
-    """Run `gitops-ml ARGS` in-process in the project; return the exit code and stderr."""
+def command(cli: Cli, monkeypatch: pytest.MonkeyPatch, project: Path) -> Cli:
+    """`gitops-ml ARGS` in-process, in the project, tracking to its own SQLite store."""
     monkeypatch.chdir(project)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-
-    def invoke(*args: str) -> tuple[int, str]:
-        monkeypatch.setattr(sys, "argv", ["gitops-ml", *args])
-        with pytest.raises(SystemExit) as done:
-            main()
-        return int(done.value.code or 0), capsys.readouterr().err
-
-    return invoke
+    return cli
 
 
 def _refused(code: int, err: str, *fragments: str) -> None:
@@ -114,29 +103,31 @@ def _refused(code: int, err: str, *fragments: str) -> None:
 
 
 @pytest.fixture
-def evaluated(cli: Cli, project: Path) -> Path:
+def evaluated(command: Cli, project: Path) -> Path:
     """The project's eval/ as `evaluate` and `plot` leave it."""
-    assert cli(*EVALUATE, "--out", "eval") == (0, "")
-    assert cli("plot", "--eval", "eval") == (0, "")
+    assert command(*EVALUATE, "--out", "eval") == (0, "")
+    assert command("plot", "--eval", "eval") == (0, "")
     return project / "eval"
 
 
 def test_plot_names_missing_or_malformed_plot_data_and_draws_nothing(
-    cli: Cli, project: Path
+    command: Cli, project: Path
 ) -> None:
     """Without evaluate's plot data, or with points lacking their fields, plot names the file
     (and the command that writes it) and writes no figure."""
-    _refused(*cli("plot", "--eval", "eval"), "eval/plots/roc.json: not found", "gitops-ml evaluate")
+    _refused(
+        *command("plot", "--eval", "eval"), "eval/plots/roc.json: not found", "gitops-ml evaluate"
+    )
     assert not (project / "eval" / "figures").exists()
     plots = project / "eval" / "plots"
     plots.mkdir(parents=True)
     for name in figures.NAMES:
         (plots / f"{name}.json").write_text("[]")
     (plots / "prc.json").write_text('{"recall": 1}')
-    _refused(*cli("plot", "--eval", "eval"), "eval/plots/prc.json: expected a list of points")
+    _refused(*command("plot", "--eval", "eval"), "eval/plots/prc.json: expected a list of points")
     (plots / "prc.json").write_text("[]")
     (plots / "importance.json").write_text('[{"feature": "x"}]')  # no importance, no std
-    _refused(*cli("plot", "--eval", "eval"), "plot data is not as `gitops-ml evaluate` writes")
+    _refused(*command("plot", "--eval", "eval"), "plot data is not as `gitops-ml evaluate` writes")
     assert not (project / "eval" / "figures").exists()
 
 
@@ -148,33 +139,33 @@ def _runs(project: Path) -> int:
 
 
 def test_track_refuses_bad_input_before_logging_anything(
-    cli: Cli, project: Path, evaluated: Path
+    command: Cli, project: Path, evaluated: Path
 ) -> None:
     """A crafted model file, a metric that is not a number, an absent metrics file or figure:
     each refused by name, and no run is logged."""
     model = project / "models" / "model.skops"
     real = model.read_bytes()
     model.write_bytes(crafted.standalone(project / "marker"))
-    _refused(*cli(*TRACK), "models/model.skops: refusing to load", "runstring")
+    _refused(*command(*TRACK), "models/model.skops: refusing to load", "runstring")
     assert not (project / "marker").exists()
     model.write_bytes(real)
 
     metrics = evaluated / "metrics.json"
     good = metrics.read_text()
     metrics.write_text(json.dumps({**json.loads(good), "roc_auc": "high"}))
-    _refused(*cli(*TRACK), "eval/metrics.json: metric 'roc_auc' is 'high'", "finite number")
+    _refused(*command(*TRACK), "eval/metrics.json: metric 'roc_auc' is 'high'", "finite number")
     metrics.write_text(json.dumps({**json.loads(good), "brier": float("nan")}))
-    _refused(*cli(*TRACK), "metric 'brier' is nan")
+    _refused(*command(*TRACK), "metric 'brier' is nan")
     metrics.unlink()
-    _refused(*cli(*TRACK), "eval/metrics.json: not found", "gitops-ml evaluate")
+    _refused(*command(*TRACK), "eval/metrics.json: not found", "gitops-ml evaluate")
     metrics.write_text(good)
 
     (evaluated / "figures" / "calibration.png").unlink()
-    _refused(*cli(*TRACK), "no calibration.png", "gitops-ml plot")
+    _refused(*command(*TRACK), "no calibration.png", "gitops-ml plot")
     assert _runs(project) == 0
 
-    assert cli("plot", "--eval", "eval") == (0, "")
-    assert cli(*TRACK)[0] == 0
+    assert command("plot", "--eval", "eval") == (0, "")
+    assert command(*TRACK)[0] == 0
     assert _runs(project) == 1
 
 
@@ -188,9 +179,9 @@ def test_track_refuses_bad_input_before_logging_anything(
     ids=["train", "evaluate", "track"],
 )
 def test_a_stage_before_prepare_names_the_missing_schema(
-    cli: Cli, project: Path, args: list[str]
+    command: Cli, project: Path, args: list[str]
 ) -> None:
     """Run before `prepare` wrote the split (or pointed elsewhere), a stage says so."""
-    _refused(*cli(*args), "nowhere/schema.json: not found", "gitops-ml prepare")
+    _refused(*command(*args), "nowhere/schema.json: not found", "gitops-ml prepare")
     assert not (project / "models" / "other.skops").exists()
     assert not (project / "eval").exists()
