@@ -25,6 +25,11 @@ def test_lock_differences_ignore_produced_outputs() -> None:
     """A retrained model's new hash is not staleness; other params, code or data are."""
     assert reproducibility.lock_differences(LOCK, _relocked(train__outs__0__md5="m2")) == []
     assert reproducibility.lock_differences(LOCK, _relocked(train__cmd="train --a --b")) == []
+    # A stage of one command, written as a list of one: the same command.
+    assert reproducibility.lock_differences(LOCK, _relocked(train__cmd=["train --a --b"])) == []
+    assert reproducibility.lock_differences(
+        LOCK, _relocked(train__cmd=["train --a --b", "track"])
+    ) == ["the committed dvc.lock has other command for stage train"]
     stale = reproducibility.lock_differences(
         LOCK, _relocked(train__params={"params.yaml": {"train": {"max_iter": 1}}})
     )

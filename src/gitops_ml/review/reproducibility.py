@@ -83,6 +83,12 @@ class Reproducibility:
         }
 
 
+def _command(cmd: Any) -> str:
+    # A stage's `cmd`: one string, or a list DVC runs in turn; spacing and line breaks aside.
+    commands = cmd if isinstance(cmd, list) else [cmd]
+    return " && ".join(" ".join(str(one).split()) for one in commands)
+
+
 def _stage_inputs(lock: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Per stage, what it was run from: command, params and deps that no stage produces."""
     stages = lock.get("stages", {}) or {}
@@ -95,7 +101,7 @@ def _stage_inputs(lock: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             if d.get("path") not in produced
         }
         inputs[name] = {
-            "cmd": " ".join(str(stage.get("cmd", "")).split()),
+            "cmd": _command(stage.get("cmd", "")),
             "params": stage.get("params", {}),
             "deps": deps,
         }
