@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gitops_ml.infra import figures, tracking
+from gitops_ml.infra import figures, lineage, tracking
+from gitops_ml.infra.files import md5
 
 from ..conftest import run
 from ..support import crafted
@@ -75,7 +76,7 @@ def test_each_command_loads_only_its_own_libraries_and_together_they_log_the_run
     experiment = client.get_experiment_by_name(trained.params.mlflow.experiment)
     (logged,) = client.search_runs([experiment.experiment_id])
     assert logged.data.metrics == metrics
-    assert logged.data.tags["gitops_ml.model_md5"] == tracking.md5(project / "models/model.skops")
+    assert logged.data.tags[lineage.MODEL_MD5] == md5(project / "models" / "model.skops")
     shown = sorted(a.path for a in client.list_artifacts(logged.info.run_id, "figures"))
     assert shown == [f"figures/{name}" for name in pngs]
     recorded = json.loads(timings.read_text())
