@@ -9,11 +9,15 @@ import shutil
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
+from gitops_ml.core.errors import UserError
+from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.infra import figures, lineage, tracking
 from gitops_ml.infra.files import md5
+from gitops_ml.pipeline.track import first_rows
 
 from ..conftest import run
 from ..support import crafted
@@ -186,3 +190,18 @@ def test_a_stage_before_prepare_names_the_missing_schema(
     _refused(*command(*args), "nowhere/schema.json: not found", "gitops-ml prepare")
     assert not (project / "models" / "other.skops").exists()
     assert not (project / "eval").exists()
+
+
+def test_the_signature_s_rows_are_read_as_pandas_reads_the_split(project: Path) -> None:
+    """`track` reads only the first rows of the test split for the signature: the same values
+    and dtypes as pandas reading the whole file; an empty split gives its columns, a missing one
+    names the file."""
+    prepared = project / "data" / "prepared"
+    columns = list(FeatureSchema.read(prepared / "schema.json").features)
+    whole = pd.read_parquet(prepared / "test.parquet", columns=columns)
+    pd.testing.assert_frame_equal(first_rows(prepared / "test.parquet", columns), whole.head(5))
+    whole.head(0).to_parquet(project / "empty.parquet", index=False)
+    empty = first_rows(project / "empty.parquet", columns)
+    assert (list(empty.columns), len(empty)) == (columns, 0)
+    with pytest.raises(UserError, match=r"nowhere\.parquet: not found; `gitops-ml prepare`"):
+        first_rows(project / "nowhere.parquet", columns)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from gitops_ml.core.errors import UserError
 from gitops_ml.core.params import Params
@@ -55,6 +57,20 @@ def drawn_figures(figures_dir: Path) -> list[Path]:
     return pngs
 
 
+def first_rows(path: Path, columns: list[str], n: int = 5) -> pd.DataFrame:
+    """The first `n` rows of a Parquet split as pandas reads them (types from the file's pandas
+    metadata), without reading further: a 1M-row project's test split is 200,000 rows."""
+    try:
+        split = pq.ParquetFile(path)
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found; `gitops-ml prepare` writes it") from None
+    first = next(split.iter_batches(batch_size=n, columns=columns), None)
+    if first is None:  # no rows: nothing to read beyond the schema
+        return pd.read_parquet(path, columns=columns)
+    rows: pd.DataFrame = pa.Table.from_batches([first]).to_pandas()
+    return rows
+
+
 def run(prepared: Path, model_path: Path, eval_dir: Path, params: Params) -> Tracked:
     """Log the model at `model_path` (when it has no run yet) with `eval_dir/metrics.json` and
     the figures in `eval_dir/figures/` to MLflow."""
@@ -66,7 +82,7 @@ def run(prepared: Path, model_path: Path, eval_dir: Path, params: Params) -> Tra
     pngs = drawn_figures(eval_dir / "figures")
     # Five rows give the signature its columns and types, as the model takes them.
     test = prepared / "test.parquet"
-    example = pd.read_parquet(test, columns=list(schema.features)).head(5)
+    example = first_rows(test, list(schema.features))
     run_id = tracking.log_evaluation(
         model_path=model_path,
         example=example,
