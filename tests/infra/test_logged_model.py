@@ -19,7 +19,7 @@ from gitops_ml.core.model import build_pipeline
 from gitops_ml.core.model_types import ESTIMATORS
 from gitops_ml.core.params import TrainParams
 from gitops_ml.core.schema import FeatureSchema
-from gitops_ml.infra import model_source, tracking
+from gitops_ml.infra import model_files, model_source, tracking
 from gitops_ml.infra.files import sha256_bytes
 from gitops_ml.infra.logged_model import MODEL_FILE, requirements
 
@@ -43,6 +43,7 @@ def test_the_logged_file_is_the_saved_file(trained: Trained, logged: str) -> Non
     assert fetched.sha256 == sha256_bytes(trained.model_path.read_bytes())
     assert fetched.meta.flavors["sklearn"]["serialization_format"] == "skops"
     assert fetched.meta.flavors["sklearn"]["pickled_model"] == MODEL_FILE
+    assert fetched.meta.flavors["sklearn"]["skops_trusted_types"] == model_files.trusted_names()
     assert fetched.meta.signature.inputs.input_names() == list(trained.schema.features)
 
 

@@ -23,7 +23,6 @@ from gitops_ml.core.params import Params, load_params
 from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.infra import lineage, model_source, tracking
 from gitops_ml.infra.files import md5
-from gitops_ml.infra.model_files import trusted_names
 from gitops_ml.release import promotion, rollback, status
 from gitops_ml.release.registry import CHALLENGER, CHAMPION, PREVIOUS, ModelRegistry
 
@@ -67,7 +66,6 @@ def test_promotion_lifecycle(
         example=features(pd.read_parquet(prepared / "test.parquet"), schema).head(5),
         params=load_params(repo / "params.yaml"),
         data_files=[prepared / "train.parquet", prepared / "test.parquet"],
-        trusted_types=trusted_names(),
         schema=schema,
     )
     first = promote_here(repo, monkeypatch)

@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from gitops_ml.core.params import ServeParams, load_params
 from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.infra import lineage, model_source, tracking
-from gitops_ml.infra.model_files import load_model, trusted_names
+from gitops_ml.infra.model_files import load_model
 from gitops_ml.release.registry import ModelRegistry
 from gitops_ml.serving import app as serving
 from gitops_ml.serving import batch
@@ -205,7 +205,6 @@ def test_a_training_run_logged_without_the_schema_is_not_what_is_registered(
         example=test[schema.features].head(5),
         params=params,
         data_files=[prepared / "train.parquet"],
-        trusted_types=trusted_names(),
     )
     assert tracking.logged_schema(old) is None
     outcome = promote_here(repo, monkeypatch)

@@ -19,7 +19,7 @@ from gitops_ml.core.dataset import prepare
 from gitops_ml.core.params import Params, load_params
 from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.infra import tracking as track
-from gitops_ml.infra.model_files import save_model, trusted_names
+from gitops_ml.infra.model_files import save_model
 from gitops_ml.infra.tables import read_table
 from gitops_ml.pipeline.train import fit
 
@@ -54,7 +54,6 @@ class Trained:
             "example": self.test[list(self.schema.features)].head(5),
             "params": self.params,
             "data_files": data_files or [],
-            "trusted_types": trusted_names(),
             "schema": self.schema,
         }
 

@@ -43,13 +43,17 @@ class SavedSkopsFlavor:
     # Model.log records the flavor's name on the logged model; the files are sklearn's.
     __name__ = "mlflow.sklearn"
 
-    def __init__(self, model_path: Path, trusted_types: list[str]) -> None:
-        """Log the file at `model_path`, loadable by MLflow with `trusted_types`."""
-        self.model_path, self.trusted_types = model_path, trusted_types
+    def __init__(self, model_path: Path) -> None:
+        """Log the file at `model_path`, loadable by MLflow through the model files' allow-list."""
+        self.model_path = model_path
 
     def save_model(self, path: str, mlflow_model: Any, signature: Any = None, **_: Any) -> None:
         """Write the MLflow model directory at `path` around a copy of the skops file."""
         from mlflow import pyfunc
+
+        # Here, not at the top: the CLI imports this module (through tracking) on every command,
+        # `--help` included, and the allow-list needs numpy.
+        from gitops_ml.infra.model_files import trusted_names
 
         root = Path(path)
         root.mkdir(parents=True)
@@ -70,7 +74,7 @@ class SavedSkopsFlavor:
             sklearn_version=metadata.version("scikit-learn"),
             serialization_format="skops",
             code=None,
-            skops_trusted_types=self.trusted_types,
+            skops_trusted_types=trusted_names(),
         )
         mlflow_model.model_size_bytes = (root / MODEL_FILE).stat().st_size
         mlflow_model.save(str(root / "MLmodel"))

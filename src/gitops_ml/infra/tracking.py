@@ -209,7 +209,6 @@ def log_training(
     example: pd.DataFrame,
     params: Params,
     data_files: list[Path],
-    trusted_types: list[str],
     schema: FeatureSchema | None = None,
 ) -> str:
     """Log a fitted model with its signature, params and lineage; return the run id.
@@ -217,8 +216,8 @@ def log_training(
     The model is logged from its saved file at `model_path` (`logged_model`), neither
     serialised again nor loaded: the signature's input is `example`'s columns, its output one
     float64 per row (the positive class's probability, as every model of `core.model` scores).
-    `trusted_types` is the model files' allow-list (`model_files.trusted_names`), recorded for
-    MLflow's own loader; the package loads logged models through `model_source` only. With
+    The model files' allow-list is recorded for MLflow's own loader; the package loads logged
+    models through `model_source` only. With
     `schema`, the feature schema is stored in the model's metadata and as
     `schema.json`.
     """
@@ -237,7 +236,7 @@ def log_training(
             Model.log(
                 artifact_path=None,
                 name="model",
-                flavor=SavedSkopsFlavor(model_path, trusted_types),
+                flavor=SavedSkopsFlavor(model_path),
                 signature=signature,
                 metadata={SCHEMA_METADATA: json.loads(schema.to_json())} if schema else None,
             )
@@ -252,7 +251,6 @@ def log_evaluation(
     example: pd.DataFrame,
     params: Params,
     data_files: list[Path],
-    trusted_types: list[str],
     schema: FeatureSchema,
     metrics: dict[str, float],
     figures: list[Path],
@@ -282,7 +280,6 @@ def log_evaluation(
             example=example,
             params=params,
             data_files=data_files,
-            trusted_types=trusted_types,
             schema=schema,
         )
     )
@@ -316,7 +313,6 @@ def log_model_file(
     schema: FeatureSchema,
     tags: dict[str, str],
     settings: MlflowParams,
-    trusted_types: list[str],
     run_name: str,
 ) -> str:
     """Log a saved skops file as it is, with its schema, in a new run tagged `tags`; return
@@ -334,7 +330,7 @@ def log_model_file(
             Model.log(
                 artifact_path=None,
                 name="model",
-                flavor=SavedSkopsFlavor(model_file, trusted_types),
+                flavor=SavedSkopsFlavor(model_file),
                 metadata={SCHEMA_METADATA: json.loads(schema.to_json())},
             )
             mlflow.log_text(schema.to_json(), "schema.json")

@@ -22,7 +22,7 @@ from gitops_ml.core.params import Params
 from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.infra import figures, tracking
 from gitops_ml.infra.files import read_json
-from gitops_ml.infra.model_files import check_allowed, trusted_names
+from gitops_ml.infra.model_files import check_allowed
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,6 @@ def run(prepared: Path, model_path: Path, eval_dir: Path, params: Params) -> Tra
         example=example,
         params=params,
         data_files=[prepared / "train.parquet", test],
-        trusted_types=trusted_names(),
         schema=schema,
         metrics=metrics,
         figures=pngs,

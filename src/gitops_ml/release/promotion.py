@@ -33,7 +33,7 @@ from gitops_ml.core.params import Params
 from gitops_ml.core.schema import FeatureSchema
 from gitops_ml.infra import dvc_lock, failpoints, git, lineage, tracking
 from gitops_ml.infra.files import md5, sha256_bytes, write_bytes, write_json, write_text
-from gitops_ml.infra.model_files import load_model, trusted_names
+from gitops_ml.infra.model_files import load_model
 from gitops_ml.release import champion, git_record, git_tags, model_card, registry
 from gitops_ml.release.bar import Bar, check_on_branch, default_branch, read_bar, rule_commit
 from gitops_ml.release.lease import Lease
@@ -192,7 +192,6 @@ def _log_model(paths: Paths, params: Params, test: pd.DataFrame, schema: Feature
             example=features(test, schema).head(5),
             params=params,
             data_files=[paths.prepared / "train.parquet", paths.prepared / "test.parquet"],
-            trusted_types=trusted_names(),
             schema=schema,
         )
     failpoints.reached("run-logged")

@@ -38,7 +38,7 @@ from gitops_ml.core.errors import RegistryError
 from gitops_ml.core.params import Params
 from gitops_ml.infra import failpoints, lineage, tracking
 from gitops_ml.infra.files import sha256_bytes
-from gitops_ml.infra.model_files import load_model_bytes, trusted_names
+from gitops_ml.infra.model_files import load_model_bytes
 from gitops_ml.release import git_record, git_tags, registry, release_assets
 from gitops_ml.release.git_record import GitRecord, Manifest, RecordedVersion
 from gitops_ml.release.registry import (
@@ -192,7 +192,6 @@ def _register(
             schema=manifest.schema,
             tags={**run_tags, REBUILT_TAG: recorded.tag},
             settings=params.mlflow,
-            trusted_types=trusted_names(),
             run_name=f"v{recorded.number} rebuilt from {recorded.tag}",
         )
     failpoints.reached("rebuild-logged")
